@@ -1,0 +1,166 @@
+// The CLI as steps over one run: parse → answers → stack model → file plan → write → report.
+// Nothing touches the target until the whole plan is rendered in memory.
+import { basename, resolve } from 'node:path';
+import prompts from 'prompts';
+import pkg from '../../package.json' with { type: 'json' };
+import { withManifest } from '../manifest.js';
+import { ANSWER_OPTIONS, defaultFor, type Answers } from '../options.js';
+import { renderPlan, type FilePlan } from '../render/plan.js';
+import { VpsTooSmallError } from '../stack/memory.js';
+import { buildStackModel } from '../stack/model.js';
+import { validateProjectName } from '../validate.js';
+import { existingEntries, TargetError, writePlan } from '../writer.js';
+import { contradictions, resolveByPrompting, resolveWithoutPrompts } from './answers.js';
+import { parseArgs } from './args.js';
+import { CancelledError, UserError } from './errors.js';
+import { helpText } from './help.js';
+import { successText } from './summary.js';
+import { configureColors, detectPackageManager, style, type Io } from './ui.js';
+
+export const VERSION: string = pkg.version;
+const DEFAULT_DIR = 'my-stack';
+
+const cancelOnAbort = {
+  onCancel: () => {
+    throw new CancelledError();
+  },
+};
+
+function projectNameOf(dir: string, cwd: string): string {
+  const name = basename(resolve(cwd, dir));
+  const rule = validateProjectName(name);
+  if (rule) throw new UserError(`target directory "${dir}" cannot name a project: the name ${rule}`);
+  return name;
+}
+
+async function askDirectory(): Promise<string> {
+  const { dir } = await prompts(
+    {
+      type: 'text', name: 'dir', message: 'Project directory', initial: DEFAULT_DIR,
+      validate: (text: string) => validateProjectName(basename(resolve(String(text).trim()))) ?? true,
+      format: (text: string) => String(text).trim(),
+    },
+    cancelOnAbort,
+  );
+  return dir;
+}
+
+async function confirmOverwrite(target: string, entries: string[]): Promise<void> {
+  const { choice } = await prompts(
+    {
+      type: 'select', name: 'choice',
+      message: `${target} is not empty (${entries.length} entries). What now?`,
+      choices: [
+        { title: 'Cancel', value: 'cancel' },
+        { title: 'Replace the files create-vps-stack writes; keep everything else', value: 'overwrite' },
+      ],
+      initial: 0,
+    },
+    cancelOnAbort,
+  );
+  if (choice !== 'overwrite') throw new CancelledError();
+}
+
+/** Answers still at a placeholder default (example.com), whether taken by --yes or at a prompt. */
+function placeholdersIn(answers: Answers): Array<{ flag: string; value: string }> {
+  return ANSWER_OPTIONS.filter((o) => o.placeholder && answers[o.key] === defaultFor(o, answers))
+    .map((o) => ({ flag: o.flag, value: String(answers[o.key]) }));
+}
+
+/** Files of the plan that still hold a placeholder value the user must change. */
+function filesHolding(plan: FilePlan, values: string[]): string[] {
+  return plan.files.filter((f) => values.some((v) => f.content.includes(v))).map((f) => f.path);
+}
+
+export async function run(io: Io): Promise<number> {
+  configureColors(io);
+  const say = (text: string) => io.stdout.write(`${text}\n`);
+  try {
+    const { dir: givenDir, given, controls, errors } = parseArgs(io.argv);
+    if (controls.help) {
+      say(helpText(VERSION));
+      return 0;
+    }
+    if (controls.version) {
+      say(VERSION);
+      return 0;
+    }
+    if (errors.length > 0) throw new UserError(errors.join('\n'));
+    if (controls.diff || controls.upgrade) {
+      throw new UserError('--diff and --upgrade are not available in this version yet', 2);
+    }
+    const terminal = Boolean(io.stdin.isTTY && io.stdout.isTTY);
+    const interactive = !controls.yes && (controls.interactive ?? terminal);
+    if (interactive && !terminal) {
+      throw new UserError('--interactive needs a terminal on stdin and stdout; pass the options as flags, or --yes');
+    }
+    const early = contradictions(given);
+    if (early.length > 0) throw new UserError(early.join('\n'));
+
+    let dir = givenDir;
+    if (dir === undefined && !interactive && !controls.yes) {
+      // Report the directory together with any missing flags.
+      try {
+        resolveWithoutPrompts(given, false);
+      } catch (error) {
+        throw new UserError(`missing target directory [dir]; ${(error as Error).message}`);
+      }
+      throw new UserError('missing target directory: create-vps-stack <dir> [options]');
+    }
+    if (dir !== undefined) projectNameOf(dir, io.cwd); // fail on a bad name before asking anything
+    dir ??= interactive ? await askDirectory() : DEFAULT_DIR;
+    const projectName = projectNameOf(dir, io.cwd);
+    const target = resolve(io.cwd, dir);
+
+    const answers: Answers = interactive
+      ? await resolveByPrompting(given, say)
+      : resolveWithoutPrompts(given, controls.yes);
+    const conflicts = contradictions(answers);
+    if (conflicts.length > 0) throw new UserError(conflicts.join('\n'));
+
+    let model;
+    try {
+      model = buildStackModel(answers, projectName);
+    } catch (error) {
+      if (!(error instanceof VpsTooSmallError)) throw error;
+      throw new UserError(
+        `--vps-memory ${answers.vpsMemory} is too small for these services: their minimum limits need ${error.neededMiB} MiB, ` +
+          `85 % of ${answers.vpsMemory} GiB is ${error.budgetMiB} MiB. Use at least --vps-memory ${error.minimumGiB}` +
+          (answers.workers ? ', or drop --workers' : ''),
+      );
+    }
+
+    const entries = existingEntries(target);
+    if (entries.length > 0 && !controls.overwrite) {
+      if (!interactive) {
+        throw new UserError(`${dir} is not empty: pass --overwrite to replace the generated files (other files and .git are kept)`);
+      }
+      await confirmOverwrite(dir, entries);
+    }
+
+    const plan = withManifest(renderPlan(model), answers, VERSION);
+    writePlan(target, plan);
+
+    say(successText(model, plan, target, io.cwd, detectPackageManager(io.env.npm_config_user_agent)));
+    const placeholders = placeholdersIn(answers);
+    if (placeholders.length > 0) {
+      const files = filesHolding(plan, placeholders.map((p) => p.value));
+      io.stderr.write(style.yellow(
+        `⚠ Placeholder ${placeholders.map((p) => `--${p.flag} ${p.value}`).join(' and ')} in use. Before deploying, ` +
+          `re-run with real values, or change them in:\n${files.map((f) => `    ${f}`).join('\n')}\n`,
+      ));
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof CancelledError) {
+      io.stderr.write(`${style.red('✖')} Operation cancelled\n`);
+      return 130;
+    }
+    if (error instanceof UserError || error instanceof TargetError) {
+      io.stderr.write(`${style.red('error:')} ${error.message}\n`);
+      return error instanceof UserError ? error.exitCode : 1;
+    }
+    io.stderr.write(`${style.red('internal error:')} ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}

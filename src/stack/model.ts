@@ -1,0 +1,134 @@
+// answers → stack model: everything the templates need, derived once. Pure.
+import type { Answers } from '../options.js';
+import { IMAGES, NGINX_TARGET_VERSION, NPM_VERSIONS } from '../versions.js';
+import { envFor, type EnvId, type EnvVar } from './env.js';
+import { allocateMemory, budgetMiB, type MemoryDemand } from './memory.js';
+import { pgtune, type PgTuning } from './pgtune.js';
+import { serviceDefinitions, type ServiceDefinition } from './services.js';
+
+export interface Service extends ServiceDefinition {
+  replicas: number;
+  /** Memory limit of one replica, MiB. */
+  memoryMiB: number;
+  /** Compose healthcheck test (exec form). */
+  healthcheck: string[];
+}
+
+export interface StackModel {
+  answers: Answers;
+  project: { name: string; composeName: string };
+  domain: { apex: string; www: string; api: string };
+  origins: { web: string; api: string };
+  db: { name: string; user: string };
+  features: {
+    workers: boolean; redis: boolean; pgvector: boolean; cloudflare: boolean;
+    githubCi: boolean; offsiteBackup: boolean;
+  };
+  paths: { health: string; ready: string; acmeWebroot: string };
+  /** Services keyed by name; `list` in start order. */
+  services: Record<string, Service> & { list: Service[] };
+  images: typeof IMAGES;
+  npm: typeof NPM_VERSIONS;
+  nginx: { version: string; http2Directive: boolean };
+  memory: { vpsMiB: number; budgetMiB: number; allocatedMiB: number };
+  postgres: PgTuning;
+  redis: { maxmemoryMiB: number };
+  env: Record<EnvId, EnvVar> & { list: EnvVar[] };
+}
+
+/** A name usable as a Postgres identifier and role: lowercase, underscores, ≤ 63 bytes. */
+export function sqlIdentifier(projectName: string): string {
+  const id = projectName.replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return (/^[a-z]/.test(id) ? id : `app_${id}`).slice(0, 63);
+}
+
+/** nginx ≥ 1.25.1 takes `http2 on;`; older versions only `listen … http2`. */
+export function supportsHttp2Directive(version: string): boolean {
+  const [major, minor, patch = 0] = version.split('.').map(Number);
+  return major > 1 || minor > 25 || (minor === 25 && patch >= 1);
+}
+
+const HEALTH_PATH = '/api/health';
+
+function healthcheckFor(service: ServiceDefinition, answers: Answers): string[] {
+  const url = (path: string) => `http://127.0.0.1:${service.port}${path}`;
+  switch (service.name) {
+    case 'postgres':
+      return ['CMD-SHELL', 'pg_isready -U "$$POSTGRES_USER" -d "$$POSTGRES_DB" -h 127.0.0.1'];
+    case 'redis':
+      return ['CMD-SHELL', 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli ping | grep -q PONG'];
+    case 'nginx':
+      return ['CMD', 'wget', '-q', '-O', '/dev/null', `http://127.0.0.1:${service.extraPorts!.http}/nginx-health`];
+    case 'backup':
+      return ['CMD-SHELL', 'test -f /tmp/backup-scheduler.alive'];
+    case 'certbot':
+      return ['NONE'];
+  }
+  const python = answers.template === 'fastapi-oracle';
+  if (service.role === 'worker') {
+    return python ? ['CMD', 'python', '-m', 'app.worker_health'] : ['CMD', 'node', 'dist/healthcheck.js'];
+  }
+  if (service.name === 'oracle') return ['CMD', 'python', '-m', 'oracle.health'];
+  const path = service.name === 'web' ? '/' : HEALTH_PATH;
+  if (python) {
+    return ['CMD', 'python', '-c', `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('${url(path)}', timeout=3).status == 200 else 1)`];
+  }
+  return ['CMD', 'node', '-e', `fetch('${url(path)}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`];
+}
+
+export function buildStackModel(answers: Answers, projectName: string): StackModel {
+  const definitions = serviceDefinitions(answers);
+  const budget = budgetMiB(answers.vpsMemory);
+
+  const demandsWith = (replicasFor: (d: ServiceDefinition) => number): MemoryDemand[] =>
+    definitions.map((d) => ({ name: d.name, floorMiB: d.floorMiB, weight: d.weight, capMiB: d.capMiB, replicas: replicasFor(d) }));
+  // Two replicas of the scalable apps only when the box has the cores and the memory for them;
+  // otherwise one (the floor check, and its error, is on the single-replica plan).
+  const single = demandsWith(() => 1);
+  const doubled = demandsWith((d) => (d.scalable ? 2 : 1));
+  const canDouble = answers.vpsMemory >= 4 && answers.vpsCpus >= 2 &&
+    doubled.reduce((sum, d) => sum + d.floorMiB * d.replicas, 0) <= budget;
+  const demands = canDouble ? doubled : single;
+  const limits = allocateMemory(demands, budget);
+
+  const list: Service[] = definitions.map((d, i) => ({
+    ...d,
+    replicas: demands[i].replicas,
+    memoryMiB: limits[d.name],
+    healthcheck: healthcheckFor(d, answers),
+  }));
+  const services = Object.assign(Object.fromEntries(list.map((s) => [s.name, s])), { list });
+
+  const poolConnections = list.reduce((sum, s) => sum + s.dbConnections * s.replicas, 0);
+  // Headroom for migrations, psql sessions and superuser_reserved_connections.
+  const maxConnections = poolConnections + 15;
+  const postgres = pgtune({ memoryMiB: services.postgres.memoryMiB, cpus: answers.vpsCpus, maxConnections });
+
+  const db = sqlIdentifier(projectName);
+  const domain = { apex: answers.domain, www: `www.${answers.domain}`, api: `api.${answers.domain}` };
+  const origins = { web: `https://${domain.apex}`, api: `https://${domain.api}` };
+  const env = envFor({ answers, projectName, dbName: db, dbUser: db, apiOrigin: origins.api, webOrigin: origins.web });
+  const allocatedMiB = list.reduce((sum, s) => sum + s.memoryMiB * s.replicas, 0);
+
+  return {
+    answers,
+    project: { name: projectName, composeName: projectName },
+    domain,
+    origins,
+    db: { name: db, user: db },
+    features: {
+      workers: answers.workers, redis: answers.redis, pgvector: answers.pgvector, cloudflare: answers.cloudflare,
+      githubCi: answers.ci === 'github', offsiteBackup: answers.backupRemote === 's3',
+    },
+    paths: { health: HEALTH_PATH, ready: `${HEALTH_PATH}/ready`, acmeWebroot: '/var/www/certbot' },
+    services,
+    images: IMAGES,
+    npm: NPM_VERSIONS,
+    nginx: { version: NGINX_TARGET_VERSION, http2Directive: supportsHttp2Directive(NGINX_TARGET_VERSION) },
+    memory: { vpsMiB: Math.round(answers.vpsMemory * 1024), budgetMiB: budget, allocatedMiB },
+    postgres,
+    // Leave a quarter of the container for AOF rewrite buffers and client output.
+    redis: { maxmemoryMiB: answers.redis ? Math.floor((services.redis.memoryMiB * 3) / 4) : 0 },
+    env,
+  };
+}
