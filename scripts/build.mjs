@@ -4,7 +4,8 @@ import { build } from 'esbuild';
 
 await build({
   entryPoints: ['index.ts'],
-  outfile: 'dist/index.js',
+  // CVS_OUTFILE lets parallel work build its own copy inside the package (templates are found from it).
+  outfile: process.env.CVS_OUTFILE ?? 'dist/index.js',
   bundle: true,
   platform: 'node',
   format: 'esm',

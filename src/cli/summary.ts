@@ -24,7 +24,8 @@ export function stackTable(m: StackModel): string[] {
 }
 
 export function successText(m: StackModel, plan: FilePlan, target: string, cwd: string, pm: PackageManager): string {
-  const where = relative(cwd, target) || '.';
+  const rel = relative(cwd, target);
+  const where = rel === '' ? '.' : rel.startsWith('..') ? target : rel;
   const lines = [
     '',
     `${style.green('✔')} ${style.bold(m.project.name)}: ${m.answers.template} stack for ${m.domain.apex}, ${plan.files.length} files in ${where}`,

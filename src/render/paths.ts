@@ -22,8 +22,21 @@ export function packageRoot(): string {
 }
 
 export const sharedPartialsDir = (): string => join(packageRoot(), 'shared-partials');
-export const sharedFilesDir = (): string => join(sharedPartialsDir(), 'files');
 export const templateDir = (template: TemplateName): string => join(packageRoot(), `template-${template}`);
+
+/**
+ * Source trees, later ones overriding earlier ones path by path:
+ * shared files, shared overlays, template files, template overlays.
+ * An overlay `overlays/<feature>/` applies when that stack-model feature is on
+ * (e.g. a package.json and lockfile with the queue dependencies).
+ */
+export function sourceRoots(template: TemplateName, features: Record<string, boolean>): string[] {
+  const on = Object.keys(features).filter((name) => features[name]);
+  return [sharedPartialsDir(), templateDir(template)].flatMap((base) => [
+    join(base, 'files'),
+    ...on.map((feature) => join(base, 'overlays', feature)),
+  ]);
+}
 
 /**
  * Stored path → output path. Dot-files are stored with a leading `_` because npm drops

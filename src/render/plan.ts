@@ -1,11 +1,11 @@
 // stack model → file plan (path → content, mode), entirely in memory.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative, sep } from 'node:path';
 import ejs from 'ejs';
 import type { StackModel } from '../stack/model.js';
 import { isIncluded } from './conditions.js';
 import { computedFiles } from './computed.js';
-import { outputPath, sharedFilesDir, sharedPartialsDir, templateDir } from './paths.js';
+import { outputPath, sharedPartialsDir, sourceRoots } from './paths.js';
 import { strictView } from './strict.js';
 
 export interface PlannedFile {
@@ -20,6 +20,7 @@ export interface FilePlan {
 }
 
 function listFiles(root: string): string[] {
+  if (!existsSync(root)) return [];
   return (readdirSync(root, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
     .filter((entry) => entry.isFile())
     .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
@@ -45,9 +46,9 @@ function renderFile(sourceFile: string, model: StackModel): Buffer {
 }
 
 export function renderPlan(model: StackModel): FilePlan {
-  // Template files override shared files that land on the same path.
+  // Template files override shared files that land on the same path; overlays override both.
   const sources = new Map<string, string>();
-  for (const root of [sharedFilesDir(), templateDir(model.answers.template)]) {
+  for (const root of sourceRoots(model.answers.template, model.features)) {
     for (const stored of listFiles(root)) sources.set(outputPath(stored), join(root, stored));
   }
   const files: PlannedFile[] = [];

@@ -23,8 +23,22 @@ export interface StackModel {
   features: {
     workers: boolean; redis: boolean; pgvector: boolean; cloudflare: boolean;
     githubCi: boolean; offsiteBackup: boolean;
+    /** The web app is the shared React + Vite SPA, built into the nginx image. */
+    spa: boolean;
   };
-  paths: { health: string; ready: string; acmeWebroot: string };
+  paths: {
+    health: string; ready: string;
+    /** Where nginx serves and certbot writes ACME http-01 challenges. */
+    acmeWebroot: string;
+    /** Let's Encrypt state (volume) and the live certificate of the apex + www + api names. */
+    letsencrypt: string; certificate: string; certificateKey: string;
+    /** Where backup dumps live inside the backup service. */
+    backups: string;
+  };
+  compose: { base: string; dev: string; prod: string };
+  networks: { edge: string; internal: string };
+  volumes: { pgdata: string; redisdata: string; letsencrypt: string; acmeWebroot: string; backups: string };
+  backup: { daily: number; weekly: number; monthly: number; hourUtc: number };
   /** Services keyed by name; `list` in start order. */
   services: Record<string, Service> & { list: Service[] };
   images: typeof IMAGES;
@@ -119,8 +133,19 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     features: {
       workers: answers.workers, redis: answers.redis, pgvector: answers.pgvector, cloudflare: answers.cloudflare,
       githubCi: answers.ci === 'github', offsiteBackup: answers.backupRemote === 's3',
+      spa: answers.template !== 'nest-next',
     },
-    paths: { health: HEALTH_PATH, ready: `${HEALTH_PATH}/ready`, acmeWebroot: '/var/www/certbot' },
+    paths: {
+      health: HEALTH_PATH, ready: `${HEALTH_PATH}/ready`, acmeWebroot: '/var/www/certbot',
+      letsencrypt: '/etc/letsencrypt',
+      certificate: `/etc/letsencrypt/live/${domain.apex}/fullchain.pem`,
+      certificateKey: `/etc/letsencrypt/live/${domain.apex}/privkey.pem`,
+      backups: '/backups',
+    },
+    compose: { base: 'compose.yaml', dev: 'compose.dev.yaml', prod: 'compose.prod.yaml' },
+    networks: { edge: 'edge', internal: 'internal' },
+    volumes: { pgdata: 'pgdata', redisdata: 'redisdata', letsencrypt: 'letsencrypt', acmeWebroot: 'acme-webroot', backups: 'backups' },
+    backup: { daily: 7, weekly: 4, monthly: 6, hourUtc: 3 },
     services,
     images: IMAGES,
     npm: NPM_VERSIONS,

@@ -14,8 +14,10 @@ export interface ServiceDefinition {
   /** Extra named ports (metrics, TLS). */
   extraPorts?: Record<string, number>;
   image?: string;
-  /** Built from this directory of the generated repo. */
+  /** Built from this directory of the generated repo (compose `build.context`). */
   buildContext?: string;
+  /** Dockerfile path relative to buildContext; 'Dockerfile' when not given. */
+  dockerfile?: string;
   floorMiB: number;
   weight: number;
   capMiB?: number;
@@ -37,7 +39,7 @@ const redis: ServiceDefinition = {
 };
 const nginx: ServiceDefinition = {
   name: 'nginx', role: 'proxy', port: 443, extraPorts: { http: 80 }, description: 'nginx: TLS, static web, reverse proxy',
-  image: IMAGES.nginx, buildContext: 'nginx', floorMiB: 32, weight: 0.5, capMiB: 256, dbConnections: 0,
+  image: IMAGES.nginx, buildContext: '.', dockerfile: 'nginx/Dockerfile', floorMiB: 32, weight: 0.5, capMiB: 256, dbConnections: 0,
 };
 const certbot: ServiceDefinition = {
   name: 'certbot', role: 'job', description: "certbot: Let's Encrypt issue and renew (run on a timer)",
