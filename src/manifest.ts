@@ -21,7 +21,7 @@ export function buildManifest(plan: FilePlan, answers: Answers, version: string)
   return {
     generator: { name: 'create-vps-stack', version },
     answers: recorded,
-    files: Object.fromEntries(plan.files.map((f) => [f.path, `sha256:${sha256(f.content)}`])),
+    files: Object.fromEntries(plan.files.filter((f) => f.path !== MANIFEST_PATH).map((f) => [f.path, `sha256:${sha256(f.content)}`])),
   };
 }
 
@@ -29,5 +29,6 @@ export function buildManifest(plan: FilePlan, answers: Answers, version: string)
 export function withManifest(plan: FilePlan, answers: Answers, version: string): FilePlan {
   const manifest = buildManifest(plan, answers, version);
   const content = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-  return { files: [...plan.files, { path: MANIFEST_PATH, content, mode: 0o644 }] };
+  const files = [...plan.files, { path: MANIFEST_PATH, content, mode: 0o644 as const }];
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
 }

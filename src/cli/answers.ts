@@ -46,7 +46,7 @@ export function questionFor(option: AnswerOption, known: Partial<Answers>): Ques
     return { ...base, type: 'select', choices, initial: Math.max(0, option.choices!.indexOf(String(initial))) };
   }
   if (option.type === 'boolean') {
-    return { ...base, type: 'toggle', initial: Boolean(initial), active: 'yes', inactive: 'no' };
+    return { ...base, type: 'confirm', initial: Boolean(initial) };
   }
   const check = (text: string): true | string => {
     const converted = convertValue(option, String(text).trim());
