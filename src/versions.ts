@@ -33,6 +33,15 @@ export const NPM_VERSIONS = {
   nestCore: '12.5.1',
   next: '16.4.6',
   typescript: '6.0.3',
+  // Express and SPA apps (express-worker, fastapi-oracle web). @types/node follows the node image's major.
+  cors: '2.8.6',
+  reactDom: '19.3.1',
+  typesNode: '26.6.6',
+  typesExpress: '5.0.6',
+  typesCors: '2.8.19',
+  typesPg: '8.23.1',
+  typesReact: '19.3.0',
+  typesReactDom: '19.3.0',
 } as const;
 
 export type ImageName = keyof typeof IMAGES;

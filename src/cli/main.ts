@@ -1,16 +1,15 @@
 // The CLI as steps over one run: parse → answers → stack model → file plan → write → report.
 // Nothing touches the target until the whole plan is rendered in memory.
 import { basename, resolve } from 'node:path';
-import prompts from 'prompts';
 import pkg from '../../package.json' with { type: 'json' };
 import { withManifest } from '../manifest.js';
 import { ANSWER_OPTIONS, defaultFor, type Answers } from '../options.js';
-import { renderPlan, type FilePlan } from '../render/plan.js';
+import type { FilePlan } from '../render/plan.js';
 import { VpsTooSmallError } from '../stack/memory.js';
 import { buildStackModel } from '../stack/model.js';
 import { validateProjectName } from '../validate.js';
 import { existingEntries, TargetError, writePlan } from '../writer.js';
-import { contradictions, resolveByPrompting, resolveWithoutPrompts } from './answers.js';
+import { contradictions, resolveWithoutPrompts } from './answers.js';
 import { parseArgs } from './args.js';
 import { CancelledError, UserError } from './errors.js';
 import { helpText } from './help.js';
@@ -33,7 +32,11 @@ function projectNameOf(dir: string, cwd: string): string {
   return name;
 }
 
+// Loaded on demand: most runs never prompt.
+const loadPrompts = async () => (await import('prompts')).default;
+
 async function askDirectory(): Promise<string> {
+  const prompts = await loadPrompts();
   const { dir } = await prompts(
     {
       type: 'text', name: 'dir', message: 'Project directory', initial: DEFAULT_DIR,
@@ -46,6 +49,7 @@ async function askDirectory(): Promise<string> {
 }
 
 async function confirmOverwrite(target: string, entries: string[]): Promise<void> {
+  const prompts = await loadPrompts();
   const { choice } = await prompts(
     {
       type: 'select', name: 'choice',
@@ -113,7 +117,7 @@ export async function run(io: Io): Promise<number> {
     const target = resolve(io.cwd, dir);
 
     const answers: Answers = interactive
-      ? await resolveByPrompting(given, say)
+      ? await (await import('./prompt-answers.js')).resolveByPrompting(given, say)
       : resolveWithoutPrompts(given, controls.yes);
     const conflicts = contradictions(answers);
     if (conflicts.length > 0) throw new UserError(conflicts.join('\n'));
@@ -138,6 +142,7 @@ export async function run(io: Io): Promise<number> {
       await confirmOverwrite(dir, entries);
     }
 
+    const { renderPlan } = await import('../render/plan.js');
     const plan = withManifest(renderPlan(model), answers, VERSION);
     writePlan(target, plan);
 

@@ -35,6 +35,11 @@ interface EnvDefinition {
 }
 
 const DEFINITIONS = {
+  composeProjectName: {
+    name: 'COMPOSE_PROJECT_NAME',
+    description: 'docker compose project name: keep it stable, volumes and containers are named after it (not the folder)',
+    example: (c) => c.projectName,
+  },
   domain: { name: 'DOMAIN', description: 'apex domain; web at DOMAIN, API at api.DOMAIN', example: (c) => c.answers.domain },
   letsencryptEmail: { name: 'LETSENCRYPT_EMAIL', description: "Let's Encrypt account email", example: (c) => c.answers.email },
   letsencryptStaging: {

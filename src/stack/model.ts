@@ -12,6 +12,8 @@ export interface Service extends ServiceDefinition {
   memoryMiB: number;
   /** Compose healthcheck test (exec form). */
   healthcheck: string[];
+  /** One-off command that applies database migrations in this service's image (api only; null elsewhere). */
+  migrateCommand: string | null;
 }
 
 export interface StackModel {
@@ -47,7 +49,28 @@ export interface StackModel {
   memory: { vpsMiB: number; budgetMiB: number; allocatedMiB: number };
   postgres: PgTuning;
   redis: { maxmemoryMiB: number };
+  /** compose.dev.yaml only: the Vite dev server of the SPA (production serves the built SPA from nginx). */
+  devServer: { name: string; port: number; buildContext: string };
+  /** The job queue the api enqueues on and the worker consumes (named here so both apps agree). */
+  queue: { name: string; jobs: { countWords: string } };
   env: Record<EnvId, EnvVar> & { list: EnvVar[] };
+  /** What scripts/*.sh, backup/ and server/ read. Name lists are space-separated (bash array literals). */
+  ops: {
+    /** .env variables scripts/init-env.sh fills with fresh random values. */
+    generatedSecrets: string;
+    /** Datastores deploy.sh starts and waits for before migrations. */
+    datastores: string;
+    /** App services deploy.sh swaps one at a time behind nginx (new healthy, reload nginx, old drained). */
+    rollingServices: string;
+    /** Other long-running services deploy.sh recreates, health-gated, after the swap. */
+    recreatedServices: string;
+    /** Services holding database connections: restore.sh stops them while it restores. */
+    dbClients: string;
+    /** deploy.sh's lock and current/previous image tags, relative to the repository root. */
+    deployStateDir: string;
+    /** Swap file scripts/bootstrap-server.sh creates, MiB. */
+    swapMiB: number;
+  };
 }
 
 /** A name usable as a Postgres identifier and role: lowercase, underscores, ≤ 63 bytes. */
@@ -110,6 +133,7 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     replicas: demands[i].replicas,
     memoryMiB: limits[d.name],
     healthcheck: healthcheckFor(d, answers),
+    migrateCommand: d.name === 'api' ? (answers.template === 'fastapi-oracle' ? 'alembic upgrade head' : 'npm run migrate') : null,
   }));
   const services = Object.assign(Object.fromEntries(list.map((s) => [s.name, s])), { list });
 
@@ -154,6 +178,23 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     postgres,
     // Leave a quarter of the container for AOF rewrite buffers and client output.
     redis: { maxmemoryMiB: answers.redis ? Math.floor((services.redis.memoryMiB * 3) / 4) : 0 },
+    devServer: { name: 'web', port: 5173, buildContext: 'apps/web' },
+    queue: { name: 'jobs', jobs: { countWords: 'count-words' } },
     env,
+    ops: opsFor(list, env, Math.round(answers.vpsMemory * 1024)),
+  };
+}
+
+function opsFor(list: Service[], env: StackModel['env'], vpsMiB: number): StackModel['ops'] {
+  const names = (keep: (s: Service) => boolean) => list.filter(keep).map((s) => s.name).join(' ');
+  return {
+    generatedSecrets: env.list.filter((v) => v.secret === 'generate').map((v) => v.name).join(' '),
+    datastores: names((s) => s.role === 'datastore'),
+    rollingServices: names((s) => s.role === 'app'),
+    recreatedServices: names((s) => s.role === 'worker' || s.role === 'proxy'),
+    dbClients: names((s) => s.dbConnections > 0 && s.name !== 'backup'),
+    deployStateDir: '.deploy',
+    // Twice the RAM on small boxes, the RAM up to 4 GiB, never more than 4 GiB.
+    swapMiB: vpsMiB <= 2048 ? vpsMiB * 2 : Math.min(vpsMiB, 4096),
   };
 }
