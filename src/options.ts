@@ -34,6 +34,10 @@ export interface Controls {
   interactive?: boolean;
   diff: boolean;
   upgrade: boolean;
+  force: boolean;
+  dryRun: boolean;
+  /** Hidden: render the plan for an existing project's answers into this directory (used by --upgrade). */
+  renderTo?: string;
   help: boolean;
   version: boolean;
 }
@@ -67,9 +71,12 @@ export interface AnswerOption extends OptionBase {
 
 export interface ControlOption extends OptionBase {
   key: ControlKey;
-  type: 'boolean';
+  type: 'boolean' | 'string';
+  valueName?: string;
   /** `--x / --no-x` pair instead of a plain switch. */
   negatable?: boolean;
+  /** Machinery between generator versions, not for people: left out of --help. */
+  hidden?: boolean;
 }
 
 export const ANSWER_OPTIONS: readonly AnswerOption[] = [
@@ -148,6 +155,10 @@ export const CONTROL_OPTIONS: readonly ControlOption[] = [
   { key: 'interactive', flag: 'interactive', type: 'boolean', negatable: true, description: 'ask for what flags left open (default: when in a terminal)' },
   { key: 'diff', flag: 'diff', type: 'boolean', description: 'regenerate from .vps-stack.json and show the differences' },
   { key: 'upgrade', flag: 'upgrade', type: 'boolean', description: 'regenerate from .vps-stack.json and merge into the project' },
+  { key: 'dryRun', flag: 'dry-run', type: 'boolean', description: 'with --upgrade: print what would change, write nothing' },
+  { key: 'force', flag: 'force', type: 'boolean', description: 'with --upgrade: proceed although the git tree is dirty' },
+  { key: 'renderTo', flag: 'render-to', type: 'string', valueName: 'dir', hidden: true,
+    description: "render [dir]'s recorded answers into another directory (used by --upgrade across versions)" },
   { key: 'help', flag: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   { key: 'version', flag: 'version', short: 'v', type: 'boolean', description: 'show the version' },
 ];

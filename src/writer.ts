@@ -53,6 +53,8 @@ function checkPath(target: string, targetReal: string, path: string): string {
 }
 
 export interface WriteOptions {
+  /** Paths to delete in the same transaction (an upgrade dropping files the template no longer has). */
+  remove?: readonly string[];
   /** Test hook: called before each file is moved into place. */
   beforePlace?: (path: string) => void;
 }
@@ -81,6 +83,7 @@ export function writePlan(targetInput: string, plan: FilePlan, options: WriteOpt
     }
     const targetReal = realpathSync(target);
     const destinations = plan.files.map((file) => checkPath(target, targetReal, file.path));
+    const removals = (options.remove ?? []).map((path) => checkPath(target, targetReal, path));
 
     // Stage inside the target so every rename stays on one filesystem.
     const staging = mkdtempSync(join(target, '.vps-stack-staging-'));
@@ -109,6 +112,14 @@ export function writePlan(targetInput: string, plan: FilePlan, options: WriteOpt
       }
       renameSync(join(staging, String(i)), dest);
       undo.push(() => rmSync(dest, { force: true }));
+    });
+
+    removals.forEach((dest, i) => {
+      if (!existsSync(dest)) return;
+      mkdirSync(backups, { recursive: true });
+      const backup = join(backups, `removed-${i}`);
+      renameSync(dest, backup);
+      undo.push(() => renameSync(backup, dest));
     });
 
     rmSync(staging, { recursive: true, force: true });

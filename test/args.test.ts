@@ -47,12 +47,13 @@ describe('parseArgs', () => {
 describe('--help', () => {
   it('lists every option of the table, with short forms and --no- pairs', () => {
     const help = helpText('1.2.3');
-    for (const option of [...ANSWER_OPTIONS, ...CONTROL_OPTIONS]) {
+    for (const option of [...ANSWER_OPTIONS, ...CONTROL_OPTIONS.filter((o) => !o.hidden)]) {
       expect(help).toContain(`--${option.flag}`);
       expect(help).toContain(option.description);
       if (option.short) expect(help).toContain(`-${option.short}, --${option.flag}`);
     }
     for (const flag of ['workers', 'redis', 'pgvector', 'cloudflare', 'interactive']) expect(help).toContain(`--no-${flag}`);
     expect(help).not.toContain('--no-yes');
+    expect(help).not.toContain('--render-to'); // machinery between versions, not for people
   });
 });

@@ -89,8 +89,8 @@ describe('invalid values: exit 1, the flag and the rule, nothing written', () =>
       /--vps-memory 1 is too small .* Use at least --vps-memory 1\.5, or drop --workers/);
   });
 
-  it('says --diff is not built yet with exit 2', () => {
-    expectRefusal(['--diff'], /not available/, 2);
+  it('exits 2 for --diff outside a generated project', () => {
+    expectRefusal(['--diff'], /no \.vps-stack\.json/, 2);
   });
 });
 

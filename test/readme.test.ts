@@ -6,7 +6,7 @@ const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 describe('README', () => {
   it('documents every option and template', () => {
-    for (const option of [...ANSWER_OPTIONS, ...CONTROL_OPTIONS]) expect(readme, option.flag).toContain(`--${option.flag}`);
+    for (const option of [...ANSWER_OPTIONS, ...CONTROL_OPTIONS.filter((o) => !o.hidden)]) expect(readme, option.flag).toContain(`--${option.flag}`);
     for (const template of TEMPLATES) expect(readme).toContain(`\`${template}\``);
   });
 

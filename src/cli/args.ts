@@ -1,6 +1,6 @@
 // argv → raw answers and controls, driven by the option table. Collects every
 // problem instead of stopping at the first so the user can fix them in one go.
-import { ANSWER_OPTIONS, CONTROL_OPTIONS, isNegatable, type AnswerOption, type Answers, type Controls } from '../options.js';
+import { ANSWER_OPTIONS, CONTROL_OPTIONS, isNegatable, type AnswerOption, type Answers, type ControlOption, type Controls } from '../options.js';
 
 export interface ParsedArgs {
   dir?: string;
@@ -9,7 +9,9 @@ export interface ParsedArgs {
   errors: string[];
 }
 
-type AnyOption = AnswerOption | (typeof CONTROL_OPTIONS)[number];
+type AnyOption = AnswerOption | ControlOption;
+
+const isControl = (option: AnyOption): option is ControlOption => (CONTROL_OPTIONS as readonly AnyOption[]).includes(option);
 
 function lookup(name: string): { option: AnyOption; negated: boolean } | undefined {
   const all: AnyOption[] = [...ANSWER_OPTIONS, ...CONTROL_OPTIONS];
@@ -45,7 +47,7 @@ export function validateGiven(option: AnswerOption, value: unknown, shown = Stri
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const given: Partial<Record<keyof Answers, unknown>> = {};
-  const controls: Controls = { yes: false, overwrite: false, diff: false, upgrade: false, help: false, version: false };
+  const controls: Controls = { yes: false, overwrite: false, diff: false, upgrade: false, force: false, dryRun: false, help: false, version: false };
   const positionals: string[] = [];
   const errors: string[] = [];
 
@@ -86,7 +88,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         errors.push(`--${name} takes no value (use --${option.flag} or --no-${option.flag})`);
         continue;
       }
-      if (CONTROL_OPTIONS.includes(option as (typeof CONTROL_OPTIONS)[number])) {
+      if (isControl(option)) {
         (controls as unknown as Record<string, boolean>)[option.key] = !negated;
       } else {
         given[option.key as keyof Answers] = !negated;
@@ -95,10 +97,14 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const text = inline ?? argv[i + 1];
     if (text === undefined || (inline === undefined && text.startsWith('--'))) {
-      errors.push(`--${option.flag} needs a value <${(option as AnswerOption).valueName ?? 'value'}>`);
+      errors.push(`--${option.flag} needs a value <${option.valueName ?? 'value'}>`);
       continue;
     }
     if (inline === undefined) i++;
+    if (isControl(option)) {
+      (controls as unknown as Record<string, string>)[option.key] = text;
+      continue;
+    }
     const converted = convertValue(option as AnswerOption, text);
     if (converted.error) {
       errors.push(converted.error);

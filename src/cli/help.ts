@@ -10,7 +10,8 @@ function usage(option: AnswerOption | ControlOption): string {
 }
 
 export function helpText(version: string): string {
-  const rows = [...ANSWER_OPTIONS, ...CONTROL_OPTIONS].map((o) => [usage(o), o.description]);
+  const shown = [...ANSWER_OPTIONS, ...CONTROL_OPTIONS.filter((o) => !o.hidden)];
+  const rows = shown.map((o) => [usage(o), o.description]);
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   const lines = rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`);
   return [

@@ -1,9 +1,9 @@
 // The CLI as steps over one run: parse → answers → stack model → file plan → write → report.
 // Nothing touches the target until the whole plan is rendered in memory.
 import { basename, resolve } from 'node:path';
-import pkg from '../../package.json' with { type: 'json' };
 import { withManifest } from '../manifest.js';
-import { ANSWER_OPTIONS, defaultFor, type Answers } from '../options.js';
+import { packageVersion } from '../render/paths.js';
+import { ANSWER_OPTIONS, defaultFor, type Answers, type Controls } from '../options.js';
 import type { FilePlan } from '../render/plan.js';
 import { VpsTooSmallError } from '../stack/memory.js';
 import { buildStackModel } from '../stack/model.js';
@@ -16,7 +16,7 @@ import { helpText } from './help.js';
 import { successText } from './summary.js';
 import { configureColors, detectPackageManager, style, type Io } from './ui.js';
 
-export const VERSION: string = pkg.version;
+export const VERSION: string = packageVersion();
 const DEFAULT_DIR = 'my-stack';
 
 const cancelOnAbort = {
@@ -76,6 +76,21 @@ function filesHolding(plan: FilePlan, values: string[]): string[] {
   return plan.files.filter((f) => values.some((v) => f.content.includes(v))).map((f) => f.path);
 }
 
+async function runRegeneration(io: Io, dirArg: string, given: Partial<Answers>, controls: Controls, say: (t: string) => void): Promise<number> {
+  const dir = resolve(io.cwd, dirArg);
+  if ([controls.diff, controls.upgrade, controls.renderTo !== undefined].filter(Boolean).length > 1) {
+    throw new UserError('use one of --diff, --upgrade at a time', 2);
+  }
+  if (controls.renderTo !== undefined) {
+    const { renderRecorded } = await import('../regen/render-to.js');
+    await renderRecorded(dir, resolve(io.cwd, controls.renderTo), VERSION);
+    return 0;
+  }
+  if (controls.diff) return (await import('../regen/diff-command.js')).diffCommand(dir, given, say);
+  const { upgradeCommand } = await import('../regen/upgrade.js');
+  return upgradeCommand({ dir, overrides: given, runningVersion: VERSION, env: io.env, force: controls.force, dryRun: controls.dryRun, say });
+}
+
 export async function run(io: Io): Promise<number> {
   configureColors(io);
   const say = (text: string) => io.stdout.write(`${text}\n`);
@@ -89,10 +104,10 @@ export async function run(io: Io): Promise<number> {
       say(VERSION);
       return 0;
     }
-    if (errors.length > 0) throw new UserError(errors.join('\n'));
-    if (controls.diff || controls.upgrade) {
-      throw new UserError('--diff and --upgrade are not available in this version yet', 2);
-    }
+    // --diff / --upgrade / --render-to work on an existing project and exit 2 on errors.
+    const regenerating = controls.diff || controls.upgrade || controls.renderTo !== undefined;
+    if (errors.length > 0) throw new UserError(errors.join('\n'), regenerating ? 2 : 1);
+    if (regenerating) return await runRegeneration(io, givenDir ?? '.', given, controls, say);
     const terminal = Boolean(io.stdin.isTTY && io.stdout.isTTY);
     const interactive = !controls.yes && (controls.interactive ?? terminal);
     if (interactive && !terminal) {
@@ -143,7 +158,7 @@ export async function run(io: Io): Promise<number> {
     }
 
     const { renderPlan } = await import('../render/plan.js');
-    const plan = withManifest(renderPlan(model), answers, VERSION);
+    const plan = withManifest(renderPlan(model), model, VERSION);
     writePlan(target, plan);
 
     say(successText(model, plan, target, io.cwd, detectPackageManager(io.env.npm_config_user_agent)));

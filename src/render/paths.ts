@@ -4,16 +4,26 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TemplateName } from '../options.js';
 
-let cachedRoot: string | undefined;
+let cached: { root: string; version: string } | undefined;
 
 /** The package root: the nearest folder up from this module whose package.json is ours (works bundled and from source). */
 export function packageRoot(): string {
-  if (cachedRoot) return cachedRoot;
+  return locatePackage().root;
+}
+
+/** The version in our package.json, read at run time: a copied package reports its own version. */
+export function packageVersion(): string {
+  return locatePackage().version;
+}
+
+function locatePackage(): { root: string; version: string } {
+  if (cached) return cached;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'create-vps-stack') {
-      return (cachedRoot = dir);
+    const data = existsSync(manifest) ? JSON.parse(readFileSync(manifest, 'utf8')) : undefined;
+    if (data?.name === 'create-vps-stack') {
+      return (cached = { root: dir, version: String(data.version) });
     }
     const parent = dirname(dir);
     if (parent === dir) throw new Error('create-vps-stack: cannot find the package root');

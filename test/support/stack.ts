@@ -34,7 +34,7 @@ export interface RenderedStack {
 export function renderStack(overrides: Partial<Answers> = {}, projectName = 'demo-shop'): { model: StackModel; plan: FilePlan } {
   const answers = { ...BASE_ANSWERS, ...overrides };
   const model = buildStackModel(answers, projectName);
-  return { model, plan: withManifest(renderPlan(model), answers, '0.0.0-test') };
+  return { model, plan: withManifest(renderPlan(model), model, '0.0.0-test') };
 }
 
 /** Renders and writes a stack into a fresh temp directory named after the project. */
