@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../package.json' with { type: 'json' };
-import { runCli, tempDir } from './support/cli.js';
+import { removeTempDirs, runCli, tempDir } from './support/cli.js';
 import { appendTo, makeOldGenerator, prependTo, type OldGenerator } from './support/old-generator.js';
 
 const FLAGS = ['--template', 'express-worker', '--domain', 'shop.example.org', '--email', 'ops@example.org', '--no-pgvector', '--ci', 'none'];
@@ -21,7 +21,10 @@ beforeAll(() => {
     writeFileSync(join(root, 'shared-partials/files/docs/LEGACY-EDITED.md'), 'retired doc\n');
   });
 });
-afterAll(() => rmSync(join(old.root, '..'), { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(join(old.root, '..'), { recursive: true, force: true });
+  removeTempDirs();
+});
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { cwd, encoding: 'utf8' });

@@ -5,6 +5,9 @@ import { envFor, type EnvId, type EnvVar } from './env.js';
 import { allocateMemory, budgetMiB, type MemoryDemand } from './memory.js';
 import { pgtune, type PgTuning } from './pgtune.js';
 import { serviceDefinitions, type ServiceDefinition } from './services.js';
+import { cloudflareFacts, type CloudflareFacts } from './cloudflare.js';
+import { nginxFacts, type NginxFacts } from './nginx.js';
+import { tlsFacts, type TlsFacts } from './tls.js';
 
 export interface Service extends ServiceDefinition {
   replicas: number;
@@ -45,7 +48,12 @@ export interface StackModel {
   services: Record<string, Service> & { list: Service[] };
   images: typeof IMAGES;
   npm: typeof NPM_VERSIONS;
-  nginx: { version: string; http2Directive: boolean };
+  /** nginx config facts: version-dependent syntax, TLS policy, headers, limits, in-image paths (src/stack/nginx.ts). */
+  nginx: NginxFacts;
+  /** Cloudflare edge ranges (snapshot) for real-ip and the firewall; read only when features.cloudflare. */
+  cloudflare: CloudflareFacts;
+  /** The Let's Encrypt certificate: names, challenge, certbot image, renewal schedule (src/stack/tls.ts). */
+  tls: TlsFacts;
   memory: { vpsMiB: number; budgetMiB: number; allocatedMiB: number };
   postgres: PgTuning;
   redis: { maxmemoryMiB: number };
@@ -173,7 +181,9 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     services,
     images: IMAGES,
     npm: NPM_VERSIONS,
-    nginx: { version: NGINX_TARGET_VERSION, http2Directive: supportsHttp2Directive(NGINX_TARGET_VERSION) },
+    nginx: nginxFacts(NGINX_TARGET_VERSION, { apiOrigin: origins.api, spa: answers.template !== 'nest-next', services: list }),
+    cloudflare: cloudflareFacts(),
+    tls: tlsFacts({ domain, cloudflare: answers.cloudflare, projectName }),
     memory: { vpsMiB: Math.round(answers.vpsMemory * 1024), budgetMiB: budget, allocatedMiB },
     postgres,
     // Leave a quarter of the container for AOF rewrite buffers and client output.

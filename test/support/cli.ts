@@ -1,6 +1,6 @@
 // Run the built bin as a user would: a child process, no TTY (or a real pseudo-terminal via script(1)).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,16 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-export const tempDir = (): string => mkdtempSync(join(tmpdir(), 'cvs-cli-'));
+const created: string[] = [];
+/** A fresh temp directory, removed when the test file finishes (see removeTempDirs). */
+export const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'cvs-cli-'));
+  created.push(dir);
+  return dir;
+};
+export const removeTempDirs = (): void => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
