@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_SHARE } from '../src/stack/memory.js';
 import type { Service, StackModel } from '../src/stack/model.js';
-import { answerMatrix, hasTool, inCI, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -307,7 +307,7 @@ function composeFiles(m: StackModel): string[] {
   return [m.compose.base, m.compose.dev, m.compose.prod];
 }
 
-describe.each(answerMatrix('express-worker'))('compose files: %s', (_name, overrides) => {
+describe.each(stackMatrix())('compose files: %s', (_name, overrides) => {
   let c: Case;
   beforeAll(() => {
     c = prepare(overrides);
@@ -491,7 +491,7 @@ describe.skipIf(!HAS_COMPOSE || !CAN_RUN_POSTGRES)('the rendered Postgres flags 
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.each(answerMatrix('express-worker'))('%s', (_name, overrides) => {
+  it.each(stackMatrix())('%s', (_name, overrides) => {
     const c = prepare(overrides);
     try {
       const config = parseYaml<ComposeConfig>(composeConfig(c.stack.dir, c.stack.model.compose.prod));

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerMatrix, hasTool, inCI, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 
 const OPS_SCRIPTS = ['init-env', 'backup', 'restore', 'verify-backup', 'deploy', 'rollback', 'health-check', 'bootstrap-server'];
 
@@ -37,7 +37,7 @@ function tempDirectory(label: string): { dir: string; cleanup: () => void } {
 }
 
 describe('generated operations files', () => {
-  for (const [name, overrides] of answerMatrix('express-worker')) {
+  for (const [name, overrides] of stackMatrix()) {
     it(`${name}: every script is there, offsite only with s3, backup/ carries the same backup.sh`, () => {
       const stack = writeStack(overrides);
       try {
@@ -71,7 +71,7 @@ describe('generated operations files', () => {
 });
 
 describe.skipIf(!toolAvailable('shellcheck'))('shellcheck -x -S style and bash -n', () => {
-  for (const [name, overrides] of answerMatrix('express-worker')) {
+  for (const [name, overrides] of stackMatrix()) {
     it(name, () => {
       const stack = writeStack(overrides);
       try {

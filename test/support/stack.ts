@@ -77,3 +77,16 @@ export function answerMatrix(template: Answers['template']): Array<[string, Part
     ['cloudflare-16g', { template, workers: true, redis: true, pgvector: false, cloudflare: true, vpsMemory: 16, vpsCpus: 8 }],
   ];
 }
+
+/**
+ * Templates whose stack is complete enough for the shared real-tool suites (compose, ops scripts):
+ * a template joins this list when its compose files and apps exist.
+ */
+export const STACK_TEMPLATES: Array<Answers['template']> = ['express-worker'];
+
+/** answerMatrix over every template in STACK_TEMPLATES, names prefixed with the template. */
+export function stackMatrix(): Array<[string, Partial<Answers>]> {
+  return STACK_TEMPLATES.flatMap((template) =>
+    answerMatrix(template).map(([name, overrides]): [string, Partial<Answers>] => [`${template}/${name}`, overrides]),
+  );
+}
