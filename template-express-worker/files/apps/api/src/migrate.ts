@@ -13,7 +13,7 @@ try {
     dir: fileURLToPath(new URL('../migrations', import.meta.url)),
     migrationsTable: 'pgmigrations',
     direction: 'up',
-    // Feature migrations (a later --upgrade turning on pgvector, say) may sort before ones already run.
+    // A feature turned on later (create-vps-stack --upgrade) adds migrations that may sort before ones already run.
     checkOrder: false,
     // All pending migrations commit together or not at all; an advisory lock stops a second runner.
     singleTransaction: true,

@@ -4,8 +4,8 @@ import { errorFields, log } from './log.ts';
 export function createRedis(url: string): Redis {
   const redis = new Redis(url, {
     connectionName: 'api',
-    // While Redis is down a command fails after one reconnect attempt instead of waiting in a
-    // queue: requests get a prompt error and readiness reports it.
+    // While Redis is down a command fails after one reconnect attempt instead of waiting for
+    // the connection: requests get a prompt error and readiness reports it.
     maxRetriesPerRequest: 1,
   });
   // ioredis emits an error on every failed reconnect: log the first, then the recovery.
