@@ -41,6 +41,8 @@ function renderFile(sourceFile: string, model: StackModel): Buffer {
     // Config files, not HTML: <%= writes values as they are.
     escape: (value: unknown) => String(value),
     async: false,
+    // Fragments are included many times per run (compose services): compile each once.
+    cache: true,
   });
   return Buffer.from(text, 'utf8');
 }
