@@ -42,6 +42,42 @@ export const NPM_VERSIONS = {
   typesPg: '8.23.1',
   typesReact: '19.3.0',
   typesReactDom: '19.3.0',
+  // nest-next: the NestJS API and worker (one image; @nestjs/common and platform-express follow nestCore)
+  // and the Next.js web app (next, react, react-dom and their types above).
+  nestConfig: '12.0.1',
+  nestTerminus: '12.1.0',
+  nestBullmq: '12.0.0',
+  nestSchedule: '12.0.2',
+  kysely: '0.29.9',
+  zod: '4.6.7',
+  reflectMetadata: '0.2.2',
+  rxjs: '7.8.2',
+} as const;
+
+/**
+ * PyPI packages the fastapi-oracle apps pin in their requirements files (exact versions). PyPI is
+ * not reachable from the machines this generator is built on: these are the newest releases named
+ * in public release notes and dependency-update threads up to 2026-11, not a `pip index` answer, and
+ * no hashes are locked (`--require-hashes` needs the files). The generated code also runs on
+ * Debian 12's packages (FastAPI 0.92, pydantic 1.10, SQLAlchemy 1.4, rq 1.13, protobuf 3.21).
+ */
+export const PIP_VERSIONS = {
+  fastapi: '0.141.1',
+  pydantic: '2.13.5',
+  uvicorn: '0.52.1',
+  // gunicorn's worker class for uvicorn (uvicorn.workers is deprecated since uvicorn 0.30).
+  uvicornWorker: '0.4.0',
+  gunicorn: '26.2.0',
+  sqlalchemy: '2.0.52',
+  alembic: '1.18.5',
+  psycopg: '3.3.6',
+  redis: '8.1.0',
+  rq: '2.9.0',
+  grpcio: '1.84.0',
+  // Build stage only: generates the gRPC stubs; its bundled protoc matches protobuf below.
+  grpcioTools: '1.84.0',
+  protobuf: '7.35.1',
+  prometheusClient: '0.26.0',
 } as const;
 
 export type ImageName = keyof typeof IMAGES;

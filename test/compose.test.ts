@@ -207,7 +207,8 @@ function auditProduction(c: Case, config: ComposeConfig): void {
   for (const s of m.services.list) {
     const networks = Object.keys(services[s.name].networks ?? {}).sort();
     if (s.role === 'datastore') expect(networks, s.name).toEqual([m.networks.internal]);
-    if (s.role === 'app') expect(networks, s.name).toEqual([m.networks.edge, m.networks.internal].sort());
+    // Apps on both, except one nginx never proxies to (internalOnly: no route out either).
+    if (s.role === 'app') expect(networks, s.name).toEqual(s.internalOnly ? [m.networks.internal] : [m.networks.edge, m.networks.internal].sort());
     if (s.role === 'proxy') expect(networks, s.name).toEqual([m.networks.edge]);
   }
 
@@ -215,7 +216,7 @@ function auditProduction(c: Case, config: ComposeConfig): void {
   for (const s of m.services.list.filter((x) => x.role === 'app')) {
     expect(services[s.name].environment?.[m.env.port.name], s.name).toBe(String(s.port));
     expect(services[s.name].healthcheck?.test.join(' '), s.name).toContain(`:${s.port}`);
-    expect(services[nginx.name].depends_on?.[s.name]?.condition).toBe('service_healthy');
+    expect(services[nginx.name].depends_on?.[s.name]?.condition).toBe(s.internalOnly ? undefined : 'service_healthy');
   }
   for (const [name, service] of Object.entries(services)) {
     for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
@@ -290,7 +291,7 @@ function auditDevelopment(c: Case, config: ComposeConfig): void {
   }
   const api = services[m.services.api.name];
   expect(publishedPorts(api).map((p) => p.target)).toContain(m.services.api.port);
-  expect(api.environment?.[m.env.nodeEnv.name]).toBe('development');
+  expect(api.environment?.[(m.services.api.image === m.images.node ? m.env.nodeEnv : m.env.appEnv).name]).toBe('development');
   for (const s of [m.services.postgres, ...(m.features.redis ? [m.services.redis] : [])]) {
     expect(publishedPorts(services[s.name]), s.name).toEqual([]);
   }
@@ -386,9 +387,11 @@ describe.each(stackMatrix())('compose files: %s', (_name, overrides) => {
     if (!m.features.githubCi) return;
     const ci = readFileSync(join(workflows, 'ci.yml'), 'utf8');
     const deploy = readFileSync(join(workflows, 'deploy.yml'), 'utf8');
-    for (const dir of new Set(m.services.list.flatMap((s) => (s.buildContext?.startsWith('apps/') ? [s.buildContext] : [])))) {
-      expect(ci).toContain(`- ${dir}\n`);
-      expect(existsSync(join(c.stack.dir, dir, 'package.json')), dir).toBe(true);
+    for (const s of m.services.list.filter((x) => x.buildContext?.startsWith('apps/'))) {
+      expect(ci).toContain(`- ${s.buildContext}\n`);
+      // npm apps have a package.json, Python apps a requirements.txt.
+      const manifest = s.image === m.images.python ? 'requirements.txt' : 'package.json';
+      expect(existsSync(join(c.stack.dir, s.buildContext!, manifest)), `${s.buildContext}/${manifest}`).toBe(true);
     }
     if (m.features.spa) expect(ci).toContain(`- ${m.devServer.buildContext}\n`);
     for (const s of m.services.list.filter(isBuilt)) expect(ci).toContain(`service: ${s.name}\n`);

@@ -50,6 +50,11 @@ const DEFINITIONS = {
   imageTag: { name: 'IMAGE_TAG', description: 'image tag deployed (the git SHA); set by scripts/deploy.sh', example: () => 'local' },
   webOrigin: { name: 'WEB_ORIGIN', description: 'public origin of the web app (CORS allow-list)', example: (c) => c.webOrigin },
   apiOrigin: { name: 'API_ORIGIN', description: 'public origin of the API, as the browser calls it', example: (c) => c.apiOrigin },
+  apiInternalUrl: {
+    name: 'API_INTERNAL_URL',
+    description: 'the API on the compose network, for server-side calls (nest-next web)',
+    scope: 'service',
+  },
   postgresDb: { name: 'POSTGRES_DB', description: 'database name', example: (c) => c.dbName },
   postgresUser: { name: 'POSTGRES_USER', description: 'database owner role', example: (c) => c.dbUser },
   postgresPassword: { name: 'POSTGRES_PASSWORD', description: 'database password (hex: safe inside DATABASE_URL)', secret: 'generate' },
@@ -61,6 +66,16 @@ const DEFINITIONS = {
   host: { name: 'HOSTNAME', description: 'address the app binds', scope: 'service' },
   nodeEnv: { name: 'NODE_ENV', description: 'production in containers', scope: 'service' },
   logLevel: { name: 'LOG_LEVEL', description: 'debug | info | warn | error', example: () => 'info' },
+  // Python apps (fastapi-oracle).
+  appEnv: { name: 'APP_ENV', description: 'production | development (development serves the API docs)', scope: 'service' },
+  apiDocs: {
+    name: 'API_DOCS',
+    description: '1 = serve the OpenAPI docs (/api/docs) in production too',
+    example: () => '0',
+    when: (a) => a.template === 'fastapi-oracle',
+  },
+  oracleTarget: { name: 'ORACLE_TARGET', description: 'host:port of the oracle gRPC service', scope: 'service' },
+  metricsPort: { name: 'METRICS_PORT', description: 'port of the Prometheus metrics endpoint (internal network only)', scope: 'service' },
   cloudflareApiToken: {
     name: 'CLOUDFLARE_API_TOKEN',
     description: 'Cloudflare API token with Zone:DNS:Edit, for DNS-01 certificates (Full strict)',

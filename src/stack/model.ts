@@ -1,9 +1,10 @@
 // answers → stack model: everything the templates need, derived once. Pure.
 import type { Answers } from '../options.js';
-import { IMAGES, NGINX_TARGET_VERSION, NPM_VERSIONS } from '../versions.js';
+import { IMAGES, NGINX_TARGET_VERSION, NPM_VERSIONS, PIP_VERSIONS } from '../versions.js';
 import { envFor, type EnvId, type EnvVar } from './env.js';
 import { allocateMemory, budgetMiB, type MemoryDemand } from './memory.js';
 import { pgtune, type PgTuning } from './pgtune.js';
+import { pythonFacts, type PythonFacts } from './python.js';
 import { serviceDefinitions, type ServiceDefinition } from './services.js';
 import { cloudflareFacts, type CloudflareFacts } from './cloudflare.js';
 import { nginxFacts, type NginxFacts } from './nginx.js';
@@ -25,8 +26,12 @@ export interface StackModel {
   domain: { apex: string; www: string; api: string };
   origins: { web: string; api: string };
   db: { name: string; user: string };
+  /**
+   * Key order is overlay order (src/render/paths.ts): a later feature's overlay wins on the same path.
+   * workers comes after redis, which it needs, so a workers overlay can refine a redis one.
+   */
   features: {
-    workers: boolean; redis: boolean; pgvector: boolean; cloudflare: boolean;
+    redis: boolean; workers: boolean; pgvector: boolean; cloudflare: boolean;
     githubCi: boolean; offsiteBackup: boolean;
     /** The web app is the shared React + Vite SPA, built into the nginx image. */
     spa: boolean;
@@ -48,6 +53,10 @@ export interface StackModel {
   services: Record<string, Service> & { list: Service[] };
   images: typeof IMAGES;
   npm: typeof NPM_VERSIONS;
+  /** PyPI packages the Python apps pin (fastapi-oracle requirements files). */
+  pip: typeof PIP_VERSIONS;
+  /** Python apps (fastapi-oracle): gunicorn workers, pools, timeouts, the oracle's gRPC server, job retries (src/stack/python.ts). */
+  python: PythonFacts;
   /** nginx config facts: version-dependent syntax, TLS policy, headers, limits, in-image paths (src/stack/nginx.ts). */
   nginx: NginxFacts;
   /** Cloudflare edge ranges (snapshot) for real-ip and the firewall; read only when features.cloudflare. */
@@ -113,7 +122,8 @@ function healthcheckFor(service: ServiceDefinition, answers: Answers): string[] 
   if (service.role === 'worker') {
     return python ? ['CMD', 'python', '-m', 'app.worker_health'] : ['CMD', 'node', 'dist/healthcheck.js'];
   }
-  if (service.name === 'oracle') return ['CMD', 'python', '-m', 'oracle.health'];
+  // The oracle answers the standard gRPC health protocol (grpc.health.v1) on its port.
+  if (service.name === 'oracle') return ['CMD', 'python', '-m', 'oracle.health', `127.0.0.1:${service.port}`];
   const path = service.name === 'web' ? '/' : HEALTH_PATH;
   if (python) {
     return ['CMD', 'python', '-c', `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('${url(path)}', timeout=3).status == 200 else 1)`];
@@ -155,6 +165,7 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
   const origins = { web: `https://${domain.apex}`, api: `https://${domain.api}` };
   const env = envFor({ answers, projectName, dbName: db, dbUser: db, apiOrigin: origins.api, webOrigin: origins.web });
   const allocatedMiB = list.reduce((sum, s) => sum + s.memoryMiB * s.replicas, 0);
+  const nginx = nginxFacts(NGINX_TARGET_VERSION, { apiOrigin: origins.api, spa: answers.template !== 'nest-next', services: list });
 
   return {
     answers,
@@ -163,7 +174,7 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     origins,
     db: { name: db, user: db },
     features: {
-      workers: answers.workers, redis: answers.redis, pgvector: answers.pgvector, cloudflare: answers.cloudflare,
+      redis: answers.redis, workers: answers.workers, pgvector: answers.pgvector, cloudflare: answers.cloudflare,
       githubCi: answers.ci === 'github', offsiteBackup: answers.backupRemote === 's3',
       spa: answers.template !== 'nest-next',
     },
@@ -181,7 +192,12 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     services,
     images: IMAGES,
     npm: NPM_VERSIONS,
-    nginx: nginxFacts(NGINX_TARGET_VERSION, { apiOrigin: origins.api, spa: answers.template !== 'nest-next', services: list }),
+    pip: PIP_VERSIONS,
+    python: pythonFacts({
+      cpus: answers.vpsCpus, apiMemoryMiB: services.api.memoryMiB, apiDbConnections: services.api.dbConnections,
+      upstreamKeepaliveTimeout: nginx.upstreamKeepalive.timeout,
+    }),
+    nginx,
     cloudflare: cloudflareFacts(),
     tls: tlsFacts({ domain, cloudflare: answers.cloudflare, projectName }),
     memory: { vpsMiB: Math.round(answers.vpsMemory * 1024), budgetMiB: budget, allocatedMiB },

@@ -25,6 +25,8 @@ export interface ServiceDefinition {
   dbConnections: number;
   /** True when the stack model may run two replicas behind nginx. */
   scalable?: boolean;
+  /** Only on the internal network: reached by the other apps, not by nginx, no route out. */
+  internalOnly?: boolean;
 }
 
 const postgres = (a: Answers): ServiceDefinition => ({
@@ -71,7 +73,7 @@ const TEMPLATE_SERVICES: Record<TemplateName, TemplateServices> = {
     { name: 'api', role: 'app', port: 8000, description: 'FastAPI API (gunicorn + uvicorn workers)', image: IMAGES.python,
       buildContext: 'apps/api', floorMiB: 192, weight: 3, capMiB: 4096, dbConnections: 10 },
     { name: 'oracle', role: 'app', port: 50051, extraPorts: { metrics: 9100 }, description: 'gRPC oracle service', image: IMAGES.python,
-      buildContext: 'apps/oracle', floorMiB: 128, weight: 2, capMiB: 4096, dbConnections: 0 },
+      buildContext: 'apps/oracle', floorMiB: 128, weight: 2, capMiB: 4096, dbConnections: 0, internalOnly: true },
     a.workers && { name: 'worker', role: 'worker', description: 'Redis task worker', image: IMAGES.python, buildContext: 'apps/api',
       floorMiB: 128, weight: 2, capMiB: 2048, dbConnections: 3 },
   ],

@@ -82,7 +82,7 @@ export function answerMatrix(template: Answers['template']): Array<[string, Part
  * Templates whose stack is complete enough for the shared real-tool suites (compose, ops scripts):
  * a template joins this list when its compose files and apps exist.
  */
-export const STACK_TEMPLATES: Array<Answers['template']> = ['express-worker'];
+export const STACK_TEMPLATES: Array<Answers['template']> = ['express-worker', 'fastapi-oracle', 'nest-next'];
 
 /** answerMatrix over every template in STACK_TEMPLATES, names prefixed with the template. */
 export function stackMatrix(): Array<[string, Partial<Answers>]> {

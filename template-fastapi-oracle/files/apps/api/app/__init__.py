@@ -1,0 +1,1 @@
+"""The API: FastAPI behind gunicorn (uvicorn workers) behind nginx."""

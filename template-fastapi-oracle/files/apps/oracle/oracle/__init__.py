@@ -1,0 +1,1 @@
+"""The oracle: a gRPC service doing the heavy computation for the api."""
