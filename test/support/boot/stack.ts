@@ -1,0 +1,618 @@
+// Boots a generated stack natively, as compose would run it, on loopback only:
+//
+//   render + write the project → scripts/init-env.sh writes .env (fresh random secrets) →
+//   `docker-compose -f compose.yaml -f compose.prod.yaml config` interpolates every service's
+//   environment, command and healthcheck from it → npm ci + build of each app → in a private
+//   mount + network namespace (namespace.ts): Postgres (initdb like the image's entrypoint,
+//   postgres/init/*.sql, the compose command line), Redis (the compose command), the migration
+//   command, api and worker (their Dockerfile CMD), nginx with the generated configuration and a
+//   self-signed certificate at the model's paths, the built SPA as its web root.
+//
+// Each service is started once its dependencies pass their compose healthcheck (run natively,
+// inside the namespace), and runs as an unprivileged user as in its image: postgres and redis as
+// those users, the Node apps as nobody, nginx as the image's uid/gid. `stop()` stops every
+// process by PID. Used by test/boot.test.ts and scripts/bench-proxy.mjs (bundled by esbuild).
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { Answers } from '../../../src/options.js';
+import { packageRoot } from '../../../src/render/paths.js';
+import type { StackModel } from '../../../src/stack/model.js';
+import { nginxAtLeast } from '../../../src/stack/nginx.js';
+import { writePlan } from '../../../src/writer.js';
+import { renderStack } from '../stack.js';
+import { Namespace, type RunAs } from './namespace.js';
+import { stopProcess, type Managed } from './process.js';
+
+export const DEFAULT_NGINX_BIN = process.env.NGINX_BIN ?? join(packageRoot(), '.cache/nginx-1.26/sbin/nginx');
+
+// --- host facts -----------------------------------------------------------------------------
+
+/** Debian's newest Postgres server binaries (/usr/lib/postgresql/<major>/bin), if any. */
+export function postgresBin(): string | undefined {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return undefined;
+  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/initdb')) && existsSync(join(base, v, 'bin/postgres')));
+  versions.sort((a, b) => Number(b) - Number(a));
+  return versions.length ? join(base, versions[0], 'bin') : undefined;
+}
+
+/** pgvector's control file for that Postgres (.ci/install-pgvector.sh puts it there). */
+export function pgvectorInstalled(bin = postgresBin()): boolean {
+  if (!bin) return false;
+  const major = posix.basename(posix.dirname(bin));
+  return existsSync(`/usr/share/postgresql/${major}/extension/vector.control`) && existsSync(`/usr/lib/postgresql/${major}/lib/vector.so`);
+}
+
+/** uid/gid of a user in /etc/passwd. */
+export function userIds(name: string): RunAs | undefined {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  if (!line) return undefined;
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+export function nginxVersion(bin: string): string {
+  const result = spawnSync(bin, ['-v'], { encoding: 'utf8' });
+  const version = /nginx\/(\d+\.\d+\.\d+)/.exec(`${result.stdout}${result.stderr}`)?.[1];
+  if (!version) throw new Error(`cannot read the version of ${bin}`);
+  return version;
+}
+
+/** What booting needs besides commands on PATH (those are checked with toolAvailable). */
+export function bootPrerequisites(nginxBin = DEFAULT_NGINX_BIN): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (mount and network namespaces, servers as their own users)');
+  if (!existsSync(nginxBin)) missing.push(`${nginxBin} (.ci/install-nginx.sh)`);
+  const bin = postgresBin();
+  if (!bin) missing.push('Postgres server binaries (apt postgresql)');
+  else if (!pgvectorInstalled(bin)) missing.push('pgvector in Debian\'s Postgres (.ci/install-pgvector.sh)');
+  for (const user of ['postgres', 'redis', 'nobody']) if (!userIds(user)) missing.push(`the ${user} user`);
+  if (spawnSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' }).status !== 0) missing.push('python3 with PyYAML (apt python3-yaml)');
+  return missing;
+}
+
+// --- small helpers --------------------------------------------------------------------------
+
+export const output = (r: SpawnSyncReturns<string>) => `${r.stdout ?? ''}${r.stderr ?? ''}`;
+
+function succeed(result: SpawnSyncReturns<string>, what: string): string {
+  if (result.error) throw new Error(`${what}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${what} exited ${result.status ?? result.signal}:\n${output(result)}`);
+  return result.stdout;
+}
+
+/** Runs a command without blocking the event loop (parallel npm installs). */
+function runAsync(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.once('error', (error) => { clearTimeout(timer); reject(error); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} in ${options.cwd} failed (${signal ?? code}):\n${text.slice(-4000)}`));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a value (not undefined), or throws after `timeoutMs` with the last state. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** KEY=VALUE lines of a .env file. */
+export function parseDotenv(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match) values[match[1]] = match[2].replace(/^"(.*)"$/, '$1');
+  }
+  return values;
+}
+
+/** Compose writes a literal `$` as `$$` (also in `config` output); the container sees one. */
+const unescape = (value: string) => value.replaceAll('$$', '$');
+
+// --- HTTP through curl, inside the namespace -------------------------------------------------
+
+export interface HttpResponse {
+  status: number;
+  httpVersion: string;
+  /** Lower-case names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  body: string;
+  /** curl's exit code (0 unless the connection failed). */
+  exit: number;
+  json: <T = Record<string, unknown>>() => T;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  timeoutSeconds?: number;
+  /** Extra curl arguments. */
+  curl?: string[];
+}
+
+// Not starting with '@': curl reads `-w @file` from a file.
+const MARK = '#cvs-curl#';
+
+// --- the stack --------------------------------------------------------------------------------
+
+export interface BootOptions {
+  overrides?: Partial<Answers>;
+  projectName?: string;
+  nginxBin?: string;
+  /** Changes the nginx files (path under nginx/ → text) before they are placed: the benchmark lifts the rate limits. */
+  editNginx?: (files: Map<string, string>) => void;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+interface ComposeService {
+  environment?: Record<string, string | number | null>;
+  command?: string[] | string;
+  healthcheck?: { test?: string[] | string };
+}
+
+/** Services and the paths they run from. */
+const APP_USER = 'nobody';
+
+export class BootedStack {
+  readonly work: string;
+  readonly dir: string;
+  readonly model: StackModel;
+  readonly nginxBin: string;
+  readonly pgBin: string;
+  readonly ns: Namespace;
+  readonly timings: Record<string, number> = {};
+  /** .env as scripts/init-env.sh wrote it. */
+  dotenv: Record<string, string> = {};
+  /** The interpolated production compose config (compose.yaml + compose.prod.yaml). */
+  services: Record<string, ComposeService> = {};
+  readonly processes: Record<string, Managed> = {};
+  /** Where backup dumps go (the backups volume). */
+  readonly backupDir: string;
+  private stopped = false;
+
+  constructor(private readonly options: BootOptions = {}) {
+    this.nginxBin = options.nginxBin ?? DEFAULT_NGINX_BIN;
+    const bin = postgresBin();
+    if (!bin) throw new Error('no Postgres server binaries (apt postgresql)');
+    this.pgBin = bin;
+    this.work = mkdtempSync(join(tmpdir(), 'cvs-boot-'));
+    // Servers run as their own users: they need to reach their directories under the work dir.
+    chmodSync(this.work, 0o755);
+    const { model, plan } = renderStack(options.overrides ?? {}, options.projectName ?? 'demo-shop');
+    this.model = model;
+    this.dir = join(this.work, 'project', model.project.name);
+    writePlan(this.dir, plan);
+    this.backupDir = join(this.work, 'backups');
+    this.ns = new Namespace(this.work);
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private async timed<T>(label: string, step: () => T | Promise<T>): Promise<T> {
+    const started = Date.now();
+    this.log(`boot: ${label}…`);
+    try {
+      return await step();
+    } finally {
+      this.timings[label] = Date.now() - started;
+    }
+  }
+
+  /** Everything, in dependency order. On failure the caller still calls stop(). */
+  async start(): Promise<void> {
+    await this.timed('init-env + compose config', () => this.configure());
+    await this.timed('npm ci + build apps', () => this.buildApps());
+    await this.timed('namespace', () => this.startNamespace());
+    await this.timed('postgres', () => this.startPostgres());
+    if (this.model.features.redis) await this.timed('redis', () => this.startRedis());
+    await this.timed('migrations', () => this.migrate());
+    await this.timed('api', () => this.startApp(this.model.services.api.name));
+    if (this.model.features.workers) await this.timed('worker', () => this.startApp(this.model.services.worker.name));
+    await this.timed('nginx', () => this.startNginx());
+  }
+
+  // --- configuration ------------------------------------------------------------------------
+
+  private configure(): void {
+    succeed(spawnSync('bash', ['scripts/init-env.sh'], { cwd: this.dir, encoding: 'utf8', env: { PATH: process.env.PATH, LANG: 'C.UTF-8' } }), 'scripts/init-env.sh');
+    this.dotenv = parseDotenv(readFileSync(join(this.dir, '.env'), 'utf8'));
+    const m = this.model;
+    // Only what docker-compose needs: no variable of this process leaks into the interpolation.
+    const config = succeed(spawnSync('docker-compose', ['-f', m.compose.base, '-f', m.compose.prod, 'config'], {
+      cwd: this.dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8' },
+    }), 'docker-compose config');
+    const json = succeed(spawnSync('python3', ['-c', 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], {
+      input: config, encoding: 'utf8',
+    }), 'python3 yaml');
+    this.services = (JSON.parse(json) as { services: Record<string, ComposeService> }).services;
+  }
+
+  /** A service's environment as compose hands it to the container. */
+  serviceEnv(name: string): Record<string, string> {
+    const environment = this.services[name]?.environment ?? {};
+    return Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, unescape(String(value ?? ''))]));
+  }
+
+  private appDir(name: string): string {
+    return join(this.dir, 'apps', name);
+  }
+
+  private async buildApps(): Promise<void> {
+    const apps = readdirSync(join(this.dir, 'apps'));
+    const env = { ...process.env, CI: 'true', NPM_CONFIG_UPDATE_NOTIFIER: 'false', NPM_CONFIG_FUND: 'false', NPM_CONFIG_AUDIT: 'false' };
+    await Promise.all(apps.map(async (app) => {
+      const cwd = this.appDir(app);
+      await runAsync('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { cwd, env, timeoutMs: 400_000 });
+      await runAsync('npm', ['run', 'build'], { cwd, env, timeoutMs: 200_000 });
+    }));
+  }
+
+  // --- namespace and files ------------------------------------------------------------------
+
+  private hostsFile(): string {
+    const m = this.model;
+    const names = [...new Set([...m.services.list.map((s) => s.name), ...m.tls.names])];
+    return `127.0.0.1 localhost ${names.join(' ')}\n::1 localhost ip6-localhost ip6-loopback\n`;
+  }
+
+  /** The nginx files as nginx/Dockerfile copies them into the image, the certificate, mime.types. */
+  private placeNginx(): void {
+    const m = this.model;
+    const dockerfile = readFileSync(join(this.dir, m.services.nginx.dockerfile!), 'utf8');
+    const nginxFiles = new Map<string, string>();
+    for (const path of listFiles(join(this.dir, 'nginx'))) nginxFiles.set(path, readFileSync(join(this.dir, 'nginx', path), 'utf8'));
+    // nginx < 1.27.3 has no `server ... resolve`: the one parameter dropped for an older binary.
+    if (!nginxAtLeast(nginxVersion(this.nginxBin), '1.27.3')) {
+      nginxFiles.set('nginx.conf', nginxFiles.get('nginx.conf')!.replaceAll(' resolve;', ';'));
+    }
+    this.options.editNginx?.(nginxFiles);
+
+    // Only the final stage's COPY lines put files into the image.
+    const finalStage = dockerfile.split('\n').reduce<string[]>((lines, line) => (/^FROM\s/.test(line) ? [] : [...lines, line]), []);
+    let copies = 0;
+    for (const line of finalStage) {
+      const match = /^COPY\s+(--from=(\S+)\s+)?(\S+)\s+(\S+)\s*$/.exec(line.trim());
+      if (!match) continue;
+      const [, , stage, source, dest] = match;
+      if (stage !== undefined && stage !== 'web') throw new Error(`nginx/Dockerfile: unexpected stage ${stage}`);
+      // The web stage builds apps/web in /app.
+      const hostSource = stage === 'web' ? join(this.dir, 'apps/web', posix.relative('/app', source)) : join(this.dir, source);
+      if (source.endsWith('/')) {
+        for (const file of listFiles(hostSource)) {
+          const rel = posix.relative('nginx', posix.join(source, file));
+          const edited = stage === undefined ? nginxFiles.get(rel) : undefined;
+          this.ns.place(posix.join(dest, file), edited ?? readFileSync(join(hostSource, file)));
+          copies++;
+        }
+      } else {
+        const target = dest.endsWith('/') ? posix.join(dest, posix.basename(source)) : dest;
+        const rel = posix.relative('nginx', source);
+        this.ns.place(target, nginxFiles.get(rel) ?? readFileSync(hostSource));
+        copies++;
+      }
+    }
+    if (copies === 0) throw new Error('nginx/Dockerfile copies nothing');
+    if (!existsSync(join(this.ns.root, m.nginx.webRoot, 'index.html'))) throw new Error('the built SPA is not in the web root');
+    const mime = [join(this.nginxBin, '../../conf/mime.types'), '/etc/nginx/mime.types'].find((p) => existsSync(p));
+    if (!mime) throw new Error('no mime.types next to the nginx binary');
+    this.ns.place(posix.join(m.nginx.confDir, 'mime.types'), readFileSync(mime));
+
+    // A self-signed stand-in for the Let's Encrypt certificate: the stack's names, ECDSA P-256 and
+    // 90 days like certbot's default, where certbot puts it; the key readable by nginx's group
+    // only, as scripts/certbot-init.sh leaves it.
+    const certs = join(this.work, 'cert');
+    mkdirSync(certs);
+    execFileSync('openssl', [
+      'req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '90',
+      '-subj', `/CN=${m.domain.apex}`, '-addext', `subjectAltName=${m.tls.names.map((n) => `DNS:${n}`).join(',')}`,
+      '-keyout', join(certs, 'key.pem'), '-out', join(certs, 'cert.pem'),
+    ], { stdio: 'pipe' });
+    this.ns.place(m.paths.certificate, readFileSync(join(certs, 'cert.pem')));
+    this.ns.place(m.paths.certificateKey, readFileSync(join(certs, 'key.pem')), 0o640, { uid: 0, gid: m.nginx.gid });
+  }
+
+  private async startNamespace(): Promise<void> {
+    this.placeNginx();
+    await this.ns.start(this.hostsFile());
+  }
+
+  // --- running things inside ----------------------------------------------------------------
+
+  /** Runs a command inside the namespace (as root unless `as`). */
+  exec(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; as?: RunAs; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+    return this.ns.run(command, args, { ...options, env: { PATH: this.path(), LANG: 'C.UTF-8', HOME: this.work, ...options.env } });
+  }
+
+  /** PATH with this Postgres's client tools first (as in the backup image, pg_dump matches the server). */
+  path(): string {
+    return `${this.pgBin}:${process.env.PATH}`;
+  }
+
+  /** An HTTP request with curl inside the namespace (site names resolve to nginx; -k for the self-signed certificate). */
+  request(url: string, options: RequestOptions = {}): HttpResponse {
+    const args = ['-sS', '-k', '--max-time', String(options.timeoutSeconds ?? 10), '-o', '-', '-w', `${MARK}%{json}${MARK}%{header_json}`];
+    if (options.method) args.push('-X', options.method);
+    for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
+    let input: string | undefined;
+    if (options.body !== undefined) {
+      input = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      if (typeof options.body !== 'string') args.push('-H', 'Content-Type: application/json');
+      args.push('--data-binary', '@-');
+    }
+    args.push(...(options.curl ?? []), url);
+    const result = this.exec('curl', args, { input, timeoutMs: ((options.timeoutSeconds ?? 10) + 5) * 1000 });
+    const text = result.stdout ?? '';
+    const first = text.lastIndexOf(MARK, text.lastIndexOf(MARK) - 1);
+    if (first < 0) throw new Error(`curl ${url}: no output (exit ${result.status}): ${result.stderr}`);
+    const body = text.slice(0, first);
+    const [info, headerJson] = text.slice(first + MARK.length).split(MARK);
+    const meta = JSON.parse(info) as { http_code: number; http_version: string };
+    const raw = JSON.parse(headerJson || '{}') as Record<string, string[]>;
+    const headers = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.toLowerCase(), v.join(', ')]));
+    return {
+      status: meta.http_code, httpVersion: meta.http_version, headers, body, exit: result.status ?? -1,
+      json: <T>() => JSON.parse(body) as T,
+    };
+  }
+
+  /** Runs a service's compose healthcheck natively inside the namespace (its environment, user and working directory). */
+  healthy(name: string): boolean {
+    const test = this.services[name]?.healthcheck?.test;
+    if (!Array.isArray(test) || test.length === 0) throw new Error(`${name} has no compose healthcheck`);
+    const [kind, ...rest] = test.map(unescape);
+    const [command, args] = kind === 'CMD-SHELL' ? ['sh', ['-c', rest.join(' ')]] as const : kind === 'CMD' ? [rest[0], rest.slice(1)] as const : [undefined, []] as const;
+    if (!command) throw new Error(`${name}: healthcheck ${kind} cannot run`);
+    const runs = this.runsAs(name);
+    const result = this.exec(command, [...args], { env: this.serviceEnv(name), cwd: runs.cwd, as: runs.as, timeoutMs: 10_000 });
+    return result.status === 0;
+  }
+
+  async waitHealthy(name: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(`${name} healthy`, () => {
+      const proc = this.processes[name];
+      if (proc && !proc.alive()) throw new Error(`${name} exited:\n${proc.log().slice(-3000)}`);
+      return this.healthy(name) ? true : undefined;
+    }, timeoutMs, 200).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- ${name} log ---\n${this.processes[name]?.log().slice(-3000) ?? ''}`);
+    });
+  }
+
+  /** User and working directory a service runs with (its image's USER and WORKDIR). */
+  private runsAs(name: string): { as?: RunAs; cwd?: string } {
+    const m = this.model;
+    if (name === m.services.postgres.name) return { as: userIds('postgres'), cwd: join(this.work, 'postgres') };
+    if (m.features.redis && name === m.services.redis.name) return { as: userIds('redis'), cwd: join(this.work, 'redis') };
+    if (name === m.services.nginx.name) return { as: { uid: m.nginx.uid, gid: m.nginx.gid }, cwd: '/' };
+    if (existsSync(this.appDir(name))) return { as: userIds(APP_USER), cwd: this.appDir(name) };
+    return {};
+  }
+
+  /** One directory per service under the work dir, owned by the service's user. */
+  private serviceDir(name: string): string {
+    const dir = join(this.work, name);
+    mkdirSync(dir, { recursive: true });
+    const as = this.runsAs(name).as;
+    if (as) chownSync(dir, as.uid, as.gid);
+    chmodSync(dir, 0o700);
+    return dir;
+  }
+
+  // --- Postgres -----------------------------------------------------------------------------
+
+  private get pgSocketDir(): string {
+    return join(this.work, 'postgres', 'run');
+  }
+
+  private async startPostgres(): Promise<void> {
+    const m = this.model;
+    const name = m.services.postgres.name;
+    const env = this.serviceEnv(name);
+    const user = env.POSTGRES_USER;
+    const database = env.POSTGRES_DB;
+    const password = env.POSTGRES_PASSWORD;
+    if (!user || !database || !password) throw new Error('compose gives postgres no POSTGRES_USER / POSTGRES_DB / POSTGRES_PASSWORD');
+    const home = this.serviceDir(name);
+    const as = this.runsAs(name).as!;
+    const data = join(home, 'data');
+    for (const dir of [data, this.pgSocketDir]) {
+      mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, as.uid, as.gid);
+    }
+    // What the image's entrypoint does on an empty volume: initdb with POSTGRES_USER as the
+    // superuser and POSTGRES_PASSWORD, password (scram) auth over TCP, then POSTGRES_DB and the
+    // init scripts.
+    const pwfile = join(home, 'pwfile');
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    chownSync(pwfile, as.uid, as.gid);
+    succeed(this.exec(join(this.pgBin, 'initdb'), ['-D', data, '-U', user, `--pwfile=${pwfile}`, '--auth-local=trust',
+      '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], { as, cwd: home }), 'initdb');
+    rmSync(pwfile);
+
+    // The compose command line (pgtune flags, shared_preload_libraries) on loopback, with the
+    // socket in our own directory (Debian's default /var/run/postgresql is the host's).
+    const command = this.services[name]?.command;
+    if (!Array.isArray(command) || command[0] !== 'postgres') throw new Error(`unexpected postgres command: ${JSON.stringify(command)}`);
+    const flags = command.slice(1).map(unescape);
+    this.processes[name] = this.ns.spawn(name, join(this.pgBin, 'postgres'), [
+      '-D', data, ...flags, '-c', 'listen_addresses=127.0.0.1', '-c', `port=${m.services.postgres.port}`,
+      '-c', `unix_socket_directories=${this.pgSocketDir}`,
+    ], { as, cwd: home, env: { PATH: this.path(), LANG: 'C.UTF-8' }, logFile: join(this.work, 'postgres.log') });
+    await this.waitHealthy(name, 60_000);
+
+    const psql = (db: string, args: string[]) => succeed(this.exec(join(this.pgBin, 'psql'), [
+      '-X', '-v', 'ON_ERROR_STOP=1', '-h', this.pgSocketDir, '-p', String(m.services.postgres.port), '-U', user, '-d', db, ...args,
+    ], { as, cwd: home }), `psql ${args.join(' ')}`);
+    if (database !== 'postgres') psql('postgres', ['-c', `CREATE DATABASE "${database}"`]);
+    const initDir = join(this.dir, 'postgres/init');
+    for (const file of existsSync(initDir) ? readdirSync(initDir).sort() : []) {
+      if (!file.endsWith('.sql')) throw new Error(`postgres/init/${file}: only .sql is run here`);
+      psql(database, ['-f', join(initDir, file)]);
+    }
+  }
+
+  /** psql as the database owner over TCP (like the apps), -At output. */
+  psql(sql: string, database?: string): string {
+    const env = this.serviceEnv(this.model.services.postgres.name);
+    const result = this.exec(join(this.pgBin, 'psql'), ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+      env: {
+        PGHOST: this.model.services.postgres.name, PGPORT: String(this.model.services.postgres.port),
+        PGUSER: env.POSTGRES_USER, PGPASSWORD: env.POSTGRES_PASSWORD, PGDATABASE: database ?? env.POSTGRES_DB,
+      },
+    });
+    return succeed(result, `psql -c ${sql}`).trim();
+  }
+
+  // --- Redis --------------------------------------------------------------------------------
+
+  /** Starts Redis with its compose command (password on stdin), data in its own directory (kept across restarts). */
+  async startRedis(): Promise<void> {
+    const name = this.model.services.redis.name;
+    const command = this.services[name]?.command;
+    if (!Array.isArray(command) || command[0] !== 'sh' || command[1] !== '-c') throw new Error(`unexpected redis command: ${JSON.stringify(command)}`);
+    const runs = this.runsAs(name);
+    const dir = existsSync(runs.cwd!) ? runs.cwd! : this.serviceDir(name);
+    this.processes[name] = this.ns.spawn(name, 'sh', ['-c', unescape(command[2])], {
+      as: runs.as, cwd: dir, env: { PATH: process.env.PATH, ...this.serviceEnv(name) }, logFile: join(this.work, 'redis.log'),
+    });
+    await this.waitHealthy(name, 30_000);
+  }
+
+  /** Stops a service by PID (Postgres: fast shutdown) and waits for it to exit. */
+  async stopService(name: string): Promise<string> {
+    const proc = this.processes[name];
+    if (!proc) return 'not started';
+    return stopProcess(proc, name === this.model.services.postgres.name ? 'SIGINT' : 'SIGTERM', 20_000);
+  }
+
+  // --- apps -----------------------------------------------------------------------------------
+
+  /** The image's CMD (exec form) from the app's Dockerfile. */
+  private dockerCmd(name: string): string[] {
+    const service = this.model.services[name];
+    const dockerfile = readFileSync(join(this.dir, service.dockerfile ?? `apps/${name}/Dockerfile`), 'utf8');
+    const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+    if (!cmd) throw new Error(`${name}: no exec-form CMD in its Dockerfile`);
+    return JSON.parse(cmd) as string[];
+  }
+
+  private appEnv(name: string): NodeJS.ProcessEnv {
+    const home = join(this.work, 'home');
+    if (!existsSync(home)) {
+      mkdirSync(home);
+      const as = userIds(APP_USER)!;
+      chownSync(home, as.uid, as.gid);
+    }
+    return { PATH: process.env.PATH, HOME: home, ...this.serviceEnv(name) };
+  }
+
+  /** The migration command (m.services.api.migrateCommand) in the api's directory, with its environment. */
+  private migrate(): void {
+    const api = this.model.services.api;
+    const command = api.migrateCommand;
+    if (!command) throw new Error('the api has no migrate command');
+    const runs = this.runsAs(api.name);
+    const [program, ...args] = command.split(' ');
+    succeed(this.exec(program, args, { cwd: runs.cwd, as: runs.as, env: this.appEnv(api.name), timeoutMs: 120_000 }), command);
+  }
+
+  async startApp(name: string): Promise<void> {
+    const [program, ...args] = this.dockerCmd(name);
+    const runs = this.runsAs(name);
+    this.processes[name] = this.ns.spawn(name, program, args, {
+      as: runs.as, cwd: runs.cwd, env: this.appEnv(name), logFile: join(this.work, `${name}.log`),
+    });
+    await this.waitHealthy(name, 60_000);
+  }
+
+  // --- nginx ----------------------------------------------------------------------------------
+
+  private async startNginx(): Promise<void> {
+    const m = this.model;
+    const name = m.services.nginx.name;
+    const runs = this.runsAs(name);
+    // nginx reopens /dev/stdout for the access log: its log file must be writable by its user.
+    const logFile = join(this.work, 'nginx.log');
+    writeFileSync(logFile, '');
+    chownSync(logFile, runs.as!.uid, runs.as!.gid);
+    // As the image runs it: in the foreground, as the unprivileged nginx user.
+    this.processes[name] = this.ns.spawn(name, this.nginxBin, [
+      '-p', `${m.nginx.confDir}/`, '-c', `${m.nginx.confDir}/nginx.conf`, '-e', 'stderr', '-g', 'daemon off;',
+    ], { as: runs.as, cwd: '/', env: { PATH: process.env.PATH }, logFile });
+    await this.waitHealthy(name, 30_000);
+  }
+
+  // --- scripts --------------------------------------------------------------------------------
+
+  /**
+   * Environment for scripts/backup.sh, restore.sh and verify-backup.sh: the backup service's
+   * (PGHOST … PGDATABASE from compose) and the dumps directory.
+   */
+  backupEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    mkdirSync(this.backupDir, { recursive: true });
+    return { ...this.serviceEnv('backup'), BACKUP_DIR: this.backupDir, ...extra };
+  }
+
+  /** Runs scripts/<name>.sh of the project inside the namespace. */
+  script(name: string, args: string[] = [], extra: NodeJS.ProcessEnv = {}, input?: string): SpawnSyncReturns<string> {
+    return this.exec('bash', [join(this.dir, 'scripts', `${name}.sh`), ...args], { cwd: this.dir, env: this.backupEnv(extra), input, timeoutMs: 180_000 });
+  }
+
+  /** Logs of every process, for failure messages. */
+  logs(): string {
+    return Object.values(this.processes).map((p) => `--- ${p.name} (pid ${p.pid}, ${p.alive() ? 'running' : 'exited'}) ---\n${p.log().slice(-2500)}`).join('\n');
+  }
+
+  // --- shutdown -------------------------------------------------------------------------------
+
+  /** Stops every process by PID (nginx, apps, Redis, Postgres, then the namespace) and removes the work directory. */
+  async stop(keepWork = false): Promise<Record<string, string>> {
+    if (this.stopped) return {};
+    this.stopped = true;
+    const m = this.model;
+    const order = [m.services.nginx.name, m.services.api.name, ...(m.features.workers ? [m.services.worker.name] : []),
+      ...(m.features.redis ? [m.services.redis.name] : []), m.services.postgres.name];
+    const ended: Record<string, string> = {};
+    for (const name of order) {
+      if (this.processes[name]) ended[name] = await this.stopService(name);
+    }
+    for (const proc of Object.values(this.processes)) if (proc.alive()) ended[proc.name] = await stopProcess(proc);
+    await this.ns.stop();
+    if (!keepWork) rmSync(this.work, { recursive: true, force: true });
+    return ended;
+  }
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  if (!existsSync(join(dir, prefix))) return [];
+  if (!statSync(join(dir, prefix)).isDirectory()) return [];
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? listFiles(dir, path) : [path];
+  });
+}
