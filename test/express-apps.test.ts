@@ -100,6 +100,9 @@ describe('express-worker apps: rendered files', () => {
     const api = (r: typeof on) => Object.keys(JSON.parse(text(r.plan, 'apps/api/package.json')).dependencies);
     expect(api(off)).not.toContain('ioredis');
     expect(api(on)).toEqual(expect.arrayContaining(['ioredis', 'bullmq']));
+    // Redis without workers: the client for readiness and rate limits, no queue library.
+    expect(api(redisOnly)).toContain('ioredis');
+    expect(api(redisOnly)).not.toContain('bullmq');
   });
 
   it('builds images from the model: node base, npm cache mount, non-root, model port, migrations', () => {
