@@ -23,25 +23,10 @@ fi
 
 sudo=()
 if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
+# shellcheck source=.ci/apt-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
 
-# Wait for a concurrent apt/dpkg run instead of failing on its lock.
-apt_get() {
-  local attempt
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; then
-      return 0
-    fi
-    echo "install-nginx: apt-get $1 failed (attempt ${attempt}), retrying" >&2
-    sleep 10
-  done
-  return 1
-}
-
-sources_list="/etc/apt/sources.list.d/cvs-${suite}-src.sources"
-if [[ ! -f "${sources_list}" ]]; then
-  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "${suite}" |
-    "${sudo[@]}" tee "${sources_list}" >/dev/null
-fi
+add_deb_src "${suite}"
 apt_get update -q
 apt_get install -y -q --no-install-recommends \
   build-essential dpkg-dev ca-certificates libpcre2-dev libssl-dev zlib1g-dev

@@ -22,6 +22,8 @@ pg_config="/usr/lib/postgresql/${pg_major}/bin/pg_config"
 
 sudo=()
 if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
+# shellcheck source=.ci/apt-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
 
 log() { echo "install-pgvector: $*"; }
 
@@ -47,25 +49,7 @@ if [[ -f "${marker}" && -d "${stage}" ]]; then
   exit 0
 fi
 
-# Wait for a concurrent apt/dpkg run instead of failing on its lock.
-apt_get() {
-  local attempt
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; then
-      return 0
-    fi
-    echo "install-pgvector: apt-get $1 failed (attempt ${attempt}), retrying" >&2
-    sleep 10
-  done
-  return 1
-}
-
-# The same deb-src list .ci/install-nginx.sh adds (either script may run first).
-sources_list="/etc/apt/sources.list.d/cvs-${suite}-src.sources"
-if [[ ! -f "${sources_list}" ]]; then
-  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "${suite}" |
-    "${sudo[@]}" tee "${sources_list}" >/dev/null
-fi
+add_deb_src "${suite}"
 apt_get update -q
 apt_get install -y -q --no-install-recommends \
   build-essential dpkg-dev ca-certificates "postgresql-${pg_major}" "postgresql-server-dev-${pg_major}"

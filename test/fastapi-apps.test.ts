@@ -7,7 +7,6 @@
 // Every process started here is stopped by its PID, also when a test fails.
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,18 +233,6 @@ function succeed(result: SpawnSyncReturns<string>, what: string): string {
   return result.stdout;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function alive(pid: number): boolean {
   try {
@@ -290,21 +277,6 @@ class Processes {
   logs(): string {
     return this.started.map(({ name, output }) => `--- ${name}\n${output().slice(-4000)}`).join('\n');
   }
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
@@ -379,6 +351,7 @@ for client in ("172.18.0.5", "127.0.0.1", "203.0.113.50"):
     asyncio.run(call(client))
 print(json.dumps(seen))
 `;
+import { freePort, sleep, waitFor } from './support/wait.js';
 
 describe.skipIf(!HAS_PYTHON).each(VARIANTS)('fastapi-oracle apps on Debian 12 Python (%s)', (_name, answers) => {
   let stack: RenderedStack;

@@ -6,7 +6,6 @@
 // through the worker, the pgvector similarity endpoint and the page rendering the API's health.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import type { Answers } from '../src/options.js';
 import type { StackModel } from '../src/stack/model.js';
 import { NPM_VERSIONS } from '../src/versions.js';
 import { hasTool, inCI, renderStack, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { freePort, waitFor } from './support/wait.js';
 
 type NpmKey = keyof typeof NPM_VERSIONS;
 type Plan = ReturnType<typeof renderStack>['plan'];
@@ -195,33 +195,6 @@ function run(cwd: string, command: string, args: string[], env: NodeJS.ProcessEn
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 /** A long-running child started by this test, stopped by its own PID. */
 class Proc {

@@ -6,11 +6,11 @@ import {
   chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync,
   rmSync, statSync, truncateSync, writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { freePort } from './support/wait.js';
 
 const OPS_SCRIPTS = ['init-env', 'backup', 'restore', 'verify-backup', 'deploy', 'rollback', 'health-check', 'bootstrap-server'];
 
@@ -274,17 +274,6 @@ function postgresAvailable(): boolean {
   const bin = findInitdb();
   if (!bin && inCI) throw new Error('initdb (apt postgresql) is required under CI=true');
   return tools && Boolean(bin);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function processAlive(pid: number): boolean {
