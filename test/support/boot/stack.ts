@@ -1,31 +1,47 @@
-// Boots a generated stack natively, as compose would run it, on loopback only:
+// Boots a generated stack natively, as compose would run it, on loopback only. Any template:
+// what runs comes from the stack model and the generated files, not from names typed in here.
 //
 //   render + write the project → scripts/init-env.sh writes .env (fresh random secrets) →
 //   `docker-compose -f compose.yaml -f compose.prod.yaml config` interpolates every service's
-//   environment, command and healthcheck from it → npm ci + build of each app → in a private
-//   mount + network namespace (namespace.ts): Postgres (initdb like the image's entrypoint,
-//   postgres/init/*.sql, the compose command line), Redis (the compose command), the migration
-//   command, api and worker (their Dockerfile CMD), nginx with the generated configuration and a
-//   self-signed certificate at the model's paths, the built SPA as its web root.
+//   environment, command, healthcheck and depends_on from it → each app built natively (npm ci +
+//   npm run build; Python: the gRPC stubs with tools/gen_protos.py, byte-compiled) and laid out
+//   as its image's final stage has it (dockerfile.ts: Next.js's .next/standalone gets .next/static
+//   and public/ beside it) → in a private mount + network namespace (namespace.ts): Postgres
+//   (initdb like the image's entrypoint, postgres/init/*.sql, the compose command line), Redis (the
+//   compose command), the migration command (m.services.api.migrateCommand), every service built
+//   from apps/ (m.services.list) in compose depends_on order with its compose command or image
+//   CMD, its image ENV and its compose environment, nginx with the generated configuration and a
+//   self-signed certificate at the model's paths, the built SPA (when the stack has one) as its web root.
+//
+// Node apps run on this host's node; Python apps on Debian's python3 and its packages (the image's
+// virtualenv on PATH becomes a folder of shims: `python`, and `gunicorn` / `alembic` as
+// `python3 -m …`), with the generated stubs on PYTHONPATH where the image has them in site-packages.
+// One replica of each service (the model may ask for two: nginx's upstream is the same either way).
 //
 // Each service is started once its dependencies pass their compose healthcheck (run natively,
 // inside the namespace), and runs as an unprivileged user as in its image: postgres and redis as
-// those users, the Node apps as nobody, nginx as the image's uid/gid. `stop()` stops every
-// process by PID. Used by test/boot.test.ts and scripts/bench-proxy.mjs (bundled by esbuild).
+// those users, the apps as nobody, nginx as the image's uid/gid. `stop()` stops every process by
+// PID. Used by test/boot.test.ts and scripts/bench-proxy.mjs (bundled by esbuild).
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import type { Answers } from '../../../src/options.js';
+import type { Answers, TemplateName } from '../../../src/options.js';
 import { packageRoot } from '../../../src/render/paths.js';
-import type { StackModel } from '../../../src/stack/model.js';
+import type { Service, StackModel } from '../../../src/stack/model.js';
 import { nginxAtLeast } from '../../../src/stack/nginx.js';
 import { writePlan } from '../../../src/writer.js';
 import { renderStack } from '../stack.js';
+import { parseDockerfile, stageNamed, stageSourceDir, type DockerStage } from './dockerfile.js';
 import { Namespace, type RunAs } from './namespace.js';
 import { stopProcess, type Managed } from './process.js';
 
 export const DEFAULT_NGINX_BIN = process.env.NGINX_BIN ?? join(packageRoot(), '.cache/nginx-1.26/sbin/nginx');
+
+/** Debian's interpreter for the Python apps (a pyenv or venv python3 earlier on PATH lacks the apt packages). */
+export const PYTHON = process.env.CVS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+/** What the fastapi-oracle apps import (Debian: python3-fastapi, -uvicorn, gunicorn, -grpcio, … as .ci/run installs them). */
+const PYTHON_MODULES = ['fastapi', 'pydantic', 'uvicorn', 'gunicorn', 'grpc', 'google.protobuf', 'sqlalchemy', 'alembic', 'psycopg2', 'redis', 'rq', 'prometheus_client'];
 
 // --- host facts -----------------------------------------------------------------------------
 
@@ -60,8 +76,8 @@ export function nginxVersion(bin: string): string {
   return version;
 }
 
-/** What booting needs besides commands on PATH (those are checked with toolAvailable). */
-export function bootPrerequisites(nginxBin = DEFAULT_NGINX_BIN): string[] {
+/** What booting needs besides commands on PATH (those are checked with toolAvailable), for these templates. */
+export function bootPrerequisites(nginxBin = DEFAULT_NGINX_BIN, templates: TemplateName[] = ['express-worker']): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (mount and network namespaces, servers as their own users)');
   if (!existsSync(nginxBin)) missing.push(`${nginxBin} (.ci/install-nginx.sh)`);
@@ -70,6 +86,13 @@ export function bootPrerequisites(nginxBin = DEFAULT_NGINX_BIN): string[] {
   else if (!pgvectorInstalled(bin)) missing.push('pgvector in Debian\'s Postgres (.ci/install-pgvector.sh)');
   for (const user of ['postgres', 'redis', 'nobody']) if (!userIds(user)) missing.push(`the ${user} user`);
   if (spawnSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' }).status !== 0) missing.push('python3 with PyYAML (apt python3-yaml)');
+  if (templates.includes('fastapi-oracle')) {
+    const imports = spawnSync(PYTHON, ['-c', `import ${PYTHON_MODULES.join(', ')}`], { encoding: 'utf8' });
+    if (imports.status !== 0) missing.push(`${PYTHON} with the apps' packages (${imports.stderr?.trim().split('\n').at(-1) ?? 'not runnable'})`);
+    const grpcTools = spawnSync(PYTHON, ['-c', 'import grpc_tools.protoc'], { stdio: 'ignore' }).status === 0;
+    const protoc = ['protoc', 'grpc_python_plugin'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0);
+    if (!grpcTools && !protoc) missing.push('protoc + grpc_python_plugin (apt protobuf-compiler protobuf-compiler-grpc) or python3-grpc-tools');
+  }
   return missing;
 }
 
@@ -172,10 +195,22 @@ interface ComposeService {
   environment?: Record<string, string | number | null>;
   command?: string[] | string;
   healthcheck?: { test?: string[] | string };
+  depends_on?: Record<string, unknown> | string[];
 }
 
-/** Services and the paths they run from. */
+/** The user every app runs as (the images have their own unprivileged users: node, app, oracle). */
 const APP_USER = 'nobody';
+
+/** An app service as its image runs it, on this host. */
+export interface AppRuntime {
+  kind: 'node' | 'python';
+  /** The image's WORKDIR: the build context, or the folder the final stage copies there whole (.next/standalone). */
+  dir: string;
+  /** The final stage's ENV, PATH rewritten for this host (the image's virtualenv → the Python shims). */
+  env: Record<string, string>;
+  /** The image's command (CMD, exec form). */
+  cmd: string[];
+}
 
 export class BootedStack {
   readonly work: string;
@@ -192,6 +227,12 @@ export class BootedStack {
   readonly processes: Record<string, Managed> = {};
   /** Where backup dumps go (the backups volume). */
   readonly backupDir: string;
+  /** Each app service's native runtime, once built. */
+  readonly runtimes: Record<string, AppRuntime> = {};
+  /** The end of each process's log, kept by stop() before the work directory goes. */
+  readonly finalLogs: Record<string, string> = {};
+  /** App services in the order they were started (stopped in reverse). */
+  private readonly started: string[] = [];
   private stopped = false;
 
   constructor(private readonly options: BootOptions = {}) {
@@ -227,14 +268,39 @@ export class BootedStack {
   /** Everything, in dependency order. On failure the caller still calls stop(). */
   async start(): Promise<void> {
     await this.timed('init-env + compose config', () => this.configure());
-    await this.timed('npm ci + build apps', () => this.buildApps());
+    await this.timed('build apps', () => this.buildApps());
     await this.timed('namespace', () => this.startNamespace());
     await this.timed('postgres', () => this.startPostgres());
     if (this.model.features.redis) await this.timed('redis', () => this.startRedis());
     await this.timed('migrations', () => this.migrate());
-    await this.timed('api', () => this.startApp(this.model.services.api.name));
-    if (this.model.features.workers) await this.timed('worker', () => this.startApp(this.model.services.worker.name));
+    for (const name of this.startOrder()) await this.timed(name, () => this.startApp(name));
     await this.timed('nginx', () => this.startNginx());
+  }
+
+  /**
+   * The services built from the template's apps/ (m.services.list): api, worker, web, oracle… as
+   * the model has them. nginx and backup are built from nginx/ and backup/ and are not among them.
+   */
+  appServices(): Service[] {
+    return this.model.services.list.filter((s) => s.buildContext?.startsWith('apps/'));
+  }
+
+  /** compose depends_on of a service, as names. */
+  private dependsOn(name: string): string[] {
+    const deps = this.services[name]?.depends_on ?? [];
+    return Array.isArray(deps) ? deps : Object.keys(deps);
+  }
+
+  /** App services in compose depends_on order; the model's order among independent ones. */
+  startOrder(): string[] {
+    const apps = this.appServices().map((s) => s.name);
+    const order: string[] = [];
+    while (order.length < apps.length) {
+      const next = apps.find((name) => !order.includes(name) && this.dependsOn(name).every((d) => !apps.includes(d) || order.includes(d)));
+      if (!next) throw new Error(`compose depends_on has a cycle among ${apps.filter((a) => !order.includes(a)).join(', ')}`);
+      order.push(next);
+    }
+    return order;
   }
 
   // --- configuration ------------------------------------------------------------------------
@@ -259,18 +325,123 @@ export class BootedStack {
     return Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, unescape(String(value ?? ''))]));
   }
 
-  private appDir(name: string): string {
-    return join(this.dir, 'apps', name);
+  /** Where the image of a build context has its Python packages (the generated gRPC stubs), natively. */
+  private sitePackages(context: string): string {
+    return join(this.work, 'native', context.replaceAll('/', '_'), 'site-packages');
   }
 
+  /** The image's virtualenv, natively: `python` and the console scripts the services run, on Debian's python3. */
+  private get pythonShims(): string {
+    return join(this.work, 'native', 'bin');
+  }
+
+  /**
+   * Every folder under apps/ built as its Dockerfile's build stage does: npm ci + npm run build
+   * (Node apps and the SPA the nginx image builds), or for Python the gRPC stubs from
+   * tools/gen_protos.py into the image's site-packages and a byte-compile. Then each app
+   * service's runtime is laid out from its image's final stage.
+   */
   private async buildApps(): Promise<void> {
     const apps = readdirSync(join(this.dir, 'apps'));
-    const env = { ...process.env, CI: 'true', NPM_CONFIG_UPDATE_NOTIFIER: 'false', NPM_CONFIG_FUND: 'false', NPM_CONFIG_AUDIT: 'false' };
+    const env = { ...process.env, CI: 'true', NEXT_TELEMETRY_DISABLED: '1', NPM_CONFIG_UPDATE_NOTIFIER: 'false', NPM_CONFIG_FUND: 'false', NPM_CONFIG_AUDIT: 'false' };
     await Promise.all(apps.map(async (app) => {
-      const cwd = this.appDir(app);
-      await runAsync('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { cwd, env, timeoutMs: 400_000 });
-      await runAsync('npm', ['run', 'build'], { cwd, env, timeoutMs: 200_000 });
+      const cwd = join(this.dir, 'apps', app);
+      if (existsSync(join(cwd, 'package.json'))) {
+        await runAsync('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], { cwd, env, timeoutMs: 400_000 });
+        await runAsync('npm', ['run', 'build'], { cwd, env, timeoutMs: 300_000 });
+      } else if (existsSync(join(cwd, 'requirements.txt'))) {
+        const pyEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8' };
+        if (existsSync(join(cwd, 'tools/gen_protos.py'))) {
+          await runAsync(PYTHON, ['tools/gen_protos.py', this.sitePackages(`apps/${app}`)], { cwd, env: pyEnv, timeoutMs: 120_000 });
+        }
+        await runAsync(PYTHON, ['-m', 'compileall', '-q', '.'], { cwd, env: pyEnv, timeoutMs: 120_000 });
+      } else {
+        throw new Error(`apps/${app}: neither package.json nor requirements.txt: cannot build it natively`);
+      }
     }));
+    for (const service of this.appServices()) this.runtimes[service.name] = this.layOut(service);
+  }
+
+  /**
+   * An app service's runtime from its image's final stage: the WORKDIR is the build context when
+   * every COPY lands at the path it has there; when one COPY fills the WORKDIR from elsewhere
+   * (`COPY --from=build /app/.next/standalone ./`), that folder, with the other COPYs copied into it.
+   * A virtualenv the final stage copies and puts on PATH is Debian's python3 here.
+   */
+  private layOut(service: Service): AppRuntime {
+    const m = this.model;
+    const context = join(this.dir, service.buildContext!);
+    const stages = parseDockerfile(readFileSync(join(context, service.dockerfile ?? 'Dockerfile'), 'utf8'));
+    const final = stages.at(-1)!;
+    const kind = final.image === m.images.python ? 'python' : final.image === m.images.node ? 'node' : undefined;
+    if (!kind) throw new Error(`${service.name}: no native runtime for the base image ${final.image}`);
+    const imagePath = (final.env.PATH ?? '$PATH').split(':');
+    const venvs = imagePath.filter((p) => p.endsWith('/bin') && final.copies.some((c) => c.from !== undefined && c.sources.includes(posix.dirname(p))))
+      .map((p) => posix.dirname(p));
+    if (venvs.length > 0 && kind !== 'python') throw new Error(`${service.name}: a copied ${venvs.join(', ')} on PATH in a ${kind} image`);
+
+    const placed: Array<{ host: string; rel: string }> = [];
+    for (const copy of final.copies) {
+      const stage: DockerStage | undefined = copy.from === undefined ? undefined : stageNamed(stages, copy.from);
+      for (const source of copy.sources) {
+        if (stage && venvs.includes(source)) continue;
+        let host: string;
+        if (stage) {
+          const rel = posix.relative(stage.workdir, source);
+          if (rel.startsWith('..')) throw new Error(`${service.name}: COPY --from=${copy.from} ${source} is outside that stage's WORKDIR ${stage.workdir}`);
+          host = join(context, stageSourceDir(stage), rel);
+        } else {
+          host = join(context, source);
+        }
+        if (!existsSync(host)) throw new Error(`${service.name}: the image copies ${source}, but ${host} was not built`);
+        const dest = posix.resolve(final.workdir, copy.dest);
+        const target = statSync(host).isDirectory() || !copy.dest.endsWith('/') ? dest : posix.join(dest, posix.basename(source));
+        const rel = posix.relative(final.workdir, target);
+        if (rel.startsWith('..')) throw new Error(`${service.name}: COPY to ${target}, outside the WORKDIR ${final.workdir}`);
+        placed.push({ host, rel });
+      }
+    }
+    const dir = placed.find((p) => p.rel === '')?.host ?? context;
+    for (const { host, rel } of placed) {
+      const at = join(dir, rel);
+      if (rel !== '' && at !== host) cpSync(host, at, { recursive: true });
+    }
+
+    const runtime: AppRuntime = { kind, dir, env: {}, cmd: final.cmd ?? [] };
+    for (const [key, value] of Object.entries(final.env)) if (key !== 'PATH') runtime.env[key] = value;
+    runtime.env.PATH = imagePath.flatMap((entry) => {
+      if (entry === '$PATH' || entry === '${PATH}') return [process.env.PATH ?? '/usr/bin:/bin'];
+      if (venvs.includes(posix.dirname(entry))) return [this.pythonShims];
+      return [entry];
+    }).join(':');
+    if (kind === 'python') {
+      // The stubs tools/gen_protos.py wrote into the virtualenv's site-packages in the build stage.
+      const site = this.sitePackages(service.buildContext!);
+      if (existsSync(site)) runtime.env.PYTHONPATH = site;
+      if (venvs.length > 0) this.writePythonShims(service, runtime);
+    }
+    return runtime;
+  }
+
+  /** `python`/`python3` run Debian's interpreter; any other program a Python service runs from its virtualenv, as `python3 -m <program>`. */
+  private writePythonShims(service: Service, runtime: AppRuntime): void {
+    const compose = this.services[service.name];
+    const programs = new Set(['python', 'python3']);
+    const command = Array.isArray(compose?.command) ? compose.command : runtime.cmd;
+    if (command[0]) programs.add(command[0]);
+    const test = compose?.healthcheck?.test;
+    if (Array.isArray(test) && test[0] === 'CMD') programs.add(test[1]);
+    if (service.migrateCommand) programs.add(service.migrateCommand.split(' ')[0]);
+    mkdirSync(this.pythonShims, { recursive: true });
+    for (const program of programs) {
+      const shim = join(this.pythonShims, program);
+      if (existsSync(shim)) continue;
+      const module = program === 'python' || program === 'python3' ? undefined : program;
+      if (module && spawnSync(PYTHON, ['-c', `import importlib.util, sys; sys.exit(importlib.util.find_spec('${module}') is None)`]).status !== 0) {
+        throw new Error(`${service.name} runs ${program}, which ${PYTHON} has no module for`);
+      }
+      writeFileSync(shim, `#!/bin/sh\nexec ${PYTHON}${module ? ` -m ${module}` : ''} "$@"\n`, { mode: 0o755 });
+    }
   }
 
   // --- namespace and files ------------------------------------------------------------------
@@ -284,7 +455,7 @@ export class BootedStack {
   /** The nginx files as nginx/Dockerfile copies them into the image, the certificate, mime.types. */
   private placeNginx(): void {
     const m = this.model;
-    const dockerfile = readFileSync(join(this.dir, m.services.nginx.dockerfile!), 'utf8');
+    const dockerfile = readFileSync(join(this.dir, m.services.nginx.buildContext ?? '.', m.services.nginx.dockerfile!), 'utf8');
     const nginxFiles = new Map<string, string>();
     for (const path of listFiles(join(this.dir, 'nginx'))) nginxFiles.set(path, readFileSync(join(this.dir, 'nginx', path), 'utf8'));
     // nginx < 1.27.3 has no `server ... resolve`: the one parameter dropped for an older binary.
@@ -294,31 +465,32 @@ export class BootedStack {
     this.options.editNginx?.(nginxFiles);
 
     // Only the final stage's COPY lines put files into the image.
-    const finalStage = dockerfile.split('\n').reduce<string[]>((lines, line) => (/^FROM\s/.test(line) ? [] : [...lines, line]), []);
+    const stages = parseDockerfile(dockerfile);
     let copies = 0;
-    for (const line of finalStage) {
-      const match = /^COPY\s+(--from=(\S+)\s+)?(\S+)\s+(\S+)\s*$/.exec(line.trim());
-      if (!match) continue;
-      const [, , stage, source, dest] = match;
-      if (stage !== undefined && stage !== 'web') throw new Error(`nginx/Dockerfile: unexpected stage ${stage}`);
-      // The web stage builds apps/web in /app.
-      const hostSource = stage === 'web' ? join(this.dir, 'apps/web', posix.relative('/app', source)) : join(this.dir, source);
-      if (source.endsWith('/')) {
-        for (const file of listFiles(hostSource)) {
-          const rel = posix.relative('nginx', posix.join(source, file));
-          const edited = stage === undefined ? nginxFiles.get(rel) : undefined;
-          this.ns.place(posix.join(dest, file), edited ?? readFileSync(join(hostSource, file)));
+    for (const copy of stages.at(-1)!.copies) {
+      // A build stage (the SPA's, which builds apps/web): its WORKDIR is that folder, built here by buildApps.
+      const stage = copy.from === undefined ? undefined : stageNamed(stages, copy.from);
+      for (const source of copy.sources) {
+        const hostSource = stage
+          ? join(this.dir, stageSourceDir(stage), posix.relative(stage.workdir, source))
+          : join(this.dir, source);
+        if (source.endsWith('/')) {
+          for (const file of listFiles(hostSource)) {
+            const rel = posix.relative('nginx', posix.join(source, file));
+            const edited = stage === undefined ? nginxFiles.get(rel) : undefined;
+            this.ns.place(posix.join(copy.dest, file), edited ?? readFileSync(join(hostSource, file)));
+            copies++;
+          }
+        } else {
+          const target = copy.dest.endsWith('/') ? posix.join(copy.dest, posix.basename(source)) : copy.dest;
+          const rel = posix.relative('nginx', source);
+          this.ns.place(target, (stage === undefined ? nginxFiles.get(rel) : undefined) ?? readFileSync(hostSource));
           copies++;
         }
-      } else {
-        const target = dest.endsWith('/') ? posix.join(dest, posix.basename(source)) : dest;
-        const rel = posix.relative('nginx', source);
-        this.ns.place(target, nginxFiles.get(rel) ?? readFileSync(hostSource));
-        copies++;
       }
     }
     if (copies === 0) throw new Error('nginx/Dockerfile copies nothing');
-    if (!existsSync(join(this.ns.root, m.nginx.webRoot, 'index.html'))) throw new Error('the built SPA is not in the web root');
+    if (m.features.spa && !existsSync(join(this.ns.root, m.nginx.webRoot, 'index.html'))) throw new Error('the built SPA is not in the web root');
     const mime = [join(this.nginxBin, '../../conf/mime.types'), '/etc/nginx/mime.types'].find((p) => existsSync(p));
     if (!mime) throw new Error('no mime.types next to the nginx binary');
     this.ns.place(posix.join(m.nginx.confDir, 'mime.types'), readFileSync(mime));
@@ -389,7 +561,8 @@ export class BootedStack {
     const [command, args] = kind === 'CMD-SHELL' ? ['sh', ['-c', rest.join(' ')]] as const : kind === 'CMD' ? [rest[0], rest.slice(1)] as const : [undefined, []] as const;
     if (!command) throw new Error(`${name}: healthcheck ${kind} cannot run`);
     const runs = this.runsAs(name);
-    const result = this.exec(command, [...args], { env: this.serviceEnv(name), cwd: runs.cwd, as: runs.as, timeoutMs: 10_000 });
+    const env = this.runtimes[name] ? this.appEnv(name) : this.serviceEnv(name);
+    const result = this.exec(command, [...args], { env, cwd: runs.cwd, as: runs.as, timeoutMs: 10_000 });
     return result.status === 0;
   }
 
@@ -409,7 +582,7 @@ export class BootedStack {
     if (name === m.services.postgres.name) return { as: userIds('postgres'), cwd: join(this.work, 'postgres') };
     if (m.features.redis && name === m.services.redis.name) return { as: userIds('redis'), cwd: join(this.work, 'redis') };
     if (name === m.services.nginx.name) return { as: { uid: m.nginx.uid, gid: m.nginx.gid }, cwd: '/' };
-    if (existsSync(this.appDir(name))) return { as: userIds(APP_USER), cwd: this.appDir(name) };
+    if (this.runtimes[name]) return { as: userIds(APP_USER), cwd: this.runtimes[name].dir };
     return {};
   }
 
@@ -512,23 +685,31 @@ export class BootedStack {
 
   // --- apps -----------------------------------------------------------------------------------
 
-  /** The image's CMD (exec form) from the app's Dockerfile. */
-  private dockerCmd(name: string): string[] {
-    const service = this.model.services[name];
-    const dockerfile = readFileSync(join(this.dir, service.dockerfile ?? `apps/${name}/Dockerfile`), 'utf8');
-    const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
-    if (!cmd) throw new Error(`${name}: no exec-form CMD in its Dockerfile`);
-    return JSON.parse(cmd) as string[];
+  private runtime(name: string): AppRuntime {
+    const runtime = this.runtimes[name];
+    if (!runtime) throw new Error(`${name} is not an app service of this stack, or was not built`);
+    return runtime;
   }
 
-  private appEnv(name: string): NodeJS.ProcessEnv {
+  /** What a service runs: its compose `command` (the worker: the api image, another entry point), else its image's CMD. */
+  command(name: string): string[] {
+    const command = this.services[name]?.command;
+    if (typeof command === 'string') return ['/bin/sh', '-c', unescape(command)];
+    if (Array.isArray(command) && command.length > 0) return command.map(unescape);
+    const cmd = this.runtime(name).cmd;
+    if (cmd.length === 0) throw new Error(`${name}: no compose command and no CMD in its Dockerfile`);
+    return cmd;
+  }
+
+  /** An app's environment as the container has it: its image's ENV, then its compose environment. */
+  appEnv(name: string): NodeJS.ProcessEnv {
     const home = join(this.work, 'home');
     if (!existsSync(home)) {
       mkdirSync(home);
       const as = userIds(APP_USER)!;
       chownSync(home, as.uid, as.gid);
     }
-    return { PATH: process.env.PATH, HOME: home, ...this.serviceEnv(name) };
+    return { HOME: home, LANG: 'C.UTF-8', ...this.runtime(name).env, ...this.serviceEnv(name) };
   }
 
   /** The migration command (m.services.api.migrateCommand) in the api's directory, with its environment. */
@@ -541,12 +722,14 @@ export class BootedStack {
     succeed(this.exec(program, args, { cwd: runs.cwd, as: runs.as, env: this.appEnv(api.name), timeoutMs: 120_000 }), command);
   }
 
+  /** Starts an app service (again, after stopService) and waits for its compose healthcheck. */
   async startApp(name: string): Promise<void> {
-    const [program, ...args] = this.dockerCmd(name);
+    const [program, ...args] = this.command(name);
     const runs = this.runsAs(name);
     this.processes[name] = this.ns.spawn(name, program, args, {
       as: runs.as, cwd: runs.cwd, env: this.appEnv(name), logFile: join(this.work, `${name}.log`),
     });
+    if (!this.started.includes(name)) this.started.push(name);
     await this.waitHealthy(name, 60_000);
   }
 
@@ -590,12 +773,12 @@ export class BootedStack {
 
   // --- shutdown -------------------------------------------------------------------------------
 
-  /** Stops every process by PID (nginx, apps, Redis, Postgres, then the namespace) and removes the work directory. */
+  /** Stops every process by PID (nginx, the apps in reverse start order, Redis, Postgres, then the namespace) and removes the work directory. */
   async stop(keepWork = false): Promise<Record<string, string>> {
     if (this.stopped) return {};
     this.stopped = true;
     const m = this.model;
-    const order = [m.services.nginx.name, m.services.api.name, ...(m.features.workers ? [m.services.worker.name] : []),
+    const order = [m.services.nginx.name, ...[...this.started].reverse(),
       ...(m.features.redis ? [m.services.redis.name] : []), m.services.postgres.name];
     const ended: Record<string, string> = {};
     for (const name of order) {
@@ -603,6 +786,7 @@ export class BootedStack {
     }
     for (const proc of Object.values(this.processes)) if (proc.alive()) ended[proc.name] = await stopProcess(proc);
     await this.ns.stop();
+    for (const [name, proc] of Object.entries(this.processes)) this.finalLogs[name] = proc.log().slice(-20_000);
     if (!keepWork) rmSync(this.work, { recursive: true, force: true });
     return ended;
   }
