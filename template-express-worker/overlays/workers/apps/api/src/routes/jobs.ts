@@ -33,9 +33,11 @@ export function jobsRouter(pool: Pool, queue: JobQueue): Router {
   router.get('/:id', async (req, res) => {
     // BullMQ's generated ids are integers; anything else cannot be one of ours.
     if (!/^\d{1,20}$/.test(req.params.id)) throw new HttpError(404, 'not found');
-    const job = await queueCall(queue.getJob(req.params.id));
+    // State first, then the job: a job read before the state could finish in between and be
+    // reported "completed" without its result. States only move forward, so this order is safe.
+    const state = await queueCall(queue.getJobState(req.params.id));
+    const job = state === 'unknown' ? undefined : await queueCall(queue.getJob(req.params.id));
     if (!job) throw new HttpError(404, 'not found');
-    const state = await queueCall(job.getState());
     res.json({
       id: job.id,
       name: job.name,
