@@ -55,9 +55,12 @@ export interface AnswerOption extends OptionBase {
   type: 'string' | 'boolean' | 'number' | 'choice';
   choices?: readonly string[];
   valueName?: string;
-  /** Required without --yes; --yes fills `default`, warning when the default is a `placeholder`. */
+  /**
+   * Required without --yes; --yes fills `default`, warning when the default is a placeholder.
+   * `probe` is another value of the same shape: files that change with it hold the placeholder.
+   */
   required?: boolean;
-  placeholder?: boolean;
+  placeholder?: { probe: string };
   default: Answers[AnswerKey] | ((a: Partial<Answers>) => Answers[AnswerKey]);
   /** Returns an error text (the rule broken) or undefined. */
   validate?: (value: never) => string | undefined;
@@ -88,14 +91,14 @@ export const ANSWER_OPTIONS: readonly AnswerOption[] = [
   },
   {
     key: 'domain', flag: 'domain', type: 'string', valueName: 'host', required: true,
-    default: 'example.com', placeholder: true,
+    default: 'example.com', placeholder: { probe: 'placeholder-probe.net' },
     description: 'apex domain: web at <host> (www redirects to it), API at api.<host>',
     validate: validateDomain as (v: never) => string | undefined,
     prompt: { message: 'Domain (apex; the API is served at api.<domain>)' },
   },
   {
     key: 'email', flag: 'email', type: 'string', valueName: 'address', required: true,
-    default: 'admin@example.com', placeholder: true,
+    default: 'admin@example.com', placeholder: { probe: 'probe@placeholder-probe.net' },
     description: "Let's Encrypt account email",
     validate: validateEmail as (v: never) => string | undefined,
     prompt: { message: "Email for Let's Encrypt expiry notices" },

@@ -160,8 +160,12 @@ describe('success', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(existsSync(join(cwd, 'my-stack', '.vps-stack.json'))).toBe(true);
     expect(result.stderr).toMatch(/Placeholder --domain example\.com and --email admin@example\.com/);
+    expect(result.stderr).toContain('npm create vps-stack@latest -- --upgrade --domain <yours> --email <yours>');
+    // Exactly the files that change with the domain/email: found by rendering again with other values.
     expect(result.stderr).toContain('    .env.example');
     expect(result.stderr).toContain('    .vps-stack.json');
+    expect(result.stderr).toContain('    nginx/conf.d/30-api.conf');
+    expect(result.stderr).not.toContain('apps/api/src/config.ts'); // mentions example.com only as an example
   });
 
   it.each([

@@ -1,12 +1,12 @@
 // The CLI as steps over one run: parse → answers → stack model → file plan → write → report.
 // Nothing touches the target until the whole plan is rendered in memory.
 import { basename, resolve } from 'node:path';
-import { withManifest } from '../manifest.js';
+import { MANIFEST_PATH, withManifest } from '../manifest.js';
 import { packageVersion } from '../render/paths.js';
-import { ANSWER_OPTIONS, defaultFor, type Answers, type Controls } from '../options.js';
+import { ANSWER_OPTIONS, defaultFor, type AnswerOption, type Answers, type Controls } from '../options.js';
 import type { FilePlan } from '../render/plan.js';
 import { VpsTooSmallError } from '../stack/memory.js';
-import { buildStackModel } from '../stack/model.js';
+import { buildStackModel, type StackModel } from '../stack/model.js';
 import { validateProjectName } from '../validate.js';
 import { existingEntries, TargetError, writePlan } from '../writer.js';
 import { contradictions, resolveWithoutPrompts } from './answers.js';
@@ -66,14 +66,22 @@ async function confirmOverwrite(target: string, entries: string[]): Promise<void
 }
 
 /** Answers still at a placeholder default (example.com), whether taken by --yes or at a prompt. */
-function placeholdersIn(answers: Answers): Array<{ flag: string; value: string }> {
-  return ANSWER_OPTIONS.filter((o) => o.placeholder && answers[o.key] === defaultFor(o, answers))
-    .map((o) => ({ flag: o.flag, value: String(answers[o.key]) }));
+function placeholdersIn(answers: Answers): AnswerOption[] {
+  return ANSWER_OPTIONS.filter((o) => o.placeholder && answers[o.key] === defaultFor(o, answers));
 }
 
-/** Files of the plan that still hold a placeholder value the user must change. */
-function filesHolding(plan: FilePlan, values: string[]): string[] {
-  return plan.files.filter((f) => values.some((v) => f.content.includes(v))).map((f) => f.path);
+/**
+ * Files that hold a placeholder: render again with probe values in its place and see which
+ * files change. (A plain text search would also flag files that mention example.com as an example.)
+ */
+function filesHolding(plan: FilePlan, model: StackModel, placeholders: AnswerOption[], renderPlan: (m: StackModel) => FilePlan): string[] {
+  const probed = { ...model.answers };
+  for (const option of placeholders) (probed as Record<string, unknown>)[option.key] = option.placeholder!.probe;
+  const before = new Map(plan.files.map((f) => [f.path, f.content]));
+  const changed = renderPlan(buildStackModel(probed, model.project.name)).files
+    .filter((f) => !before.get(f.path)?.equals(f.content))
+    .map((f) => f.path);
+  return [...changed, MANIFEST_PATH].sort();
 }
 
 async function runRegeneration(io: Io, dirArg: string, given: Partial<Answers>, controls: Controls, say: (t: string) => void): Promise<number> {
@@ -158,16 +166,20 @@ export async function run(io: Io): Promise<number> {
     }
 
     const { renderPlan } = await import('../render/plan.js');
-    const plan = withManifest(renderPlan(model), model, VERSION);
+    const bare = renderPlan(model);
+    const plan = withManifest(bare, model, VERSION);
     writePlan(target, plan);
 
     say(successText(model, plan, target, io.cwd, detectPackageManager(io.env.npm_config_user_agent)));
     const placeholders = placeholdersIn(answers);
     if (placeholders.length > 0) {
-      const files = filesHolding(plan, placeholders.map((p) => p.value));
+      const files = filesHolding(bare, model, placeholders, renderPlan);
+      const given = placeholders.map((o) => `--${o.flag} ${String(answers[o.key])}`).join(' and ');
+      const real = placeholders.map((o) => `--${o.flag} <yours>`).join(' ');
       io.stderr.write(style.yellow(
-        `⚠ Placeholder ${placeholders.map((p) => `--${p.flag} ${p.value}`).join(' and ')} in use. Before deploying, ` +
-          `re-run with real values, or change them in:\n${files.map((f) => `    ${f}`).join('\n')}\n`,
+        `⚠ Placeholder ${given} in use. Before deploying, set real values: in the project run\n` +
+          `    npm create vps-stack@latest -- --upgrade ${real}\n` +
+          `  which rewrites the ${files.length} files that hold them:\n${files.map((f) => `    ${f}`).join('\n')}\n`,
       ));
     }
     return 0;
