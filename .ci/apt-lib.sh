@@ -24,3 +24,14 @@ add_deb_src() {
   printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "${suite}" |
     "${sudo[@]}" tee "${list}" >/dev/null
 }
+
+# Downloads and unpacks Debian's source package PKG from SUITE into WORK and prints the unpacked
+# tree's path. Needs add_deb_src SUITE and dpkg-dev first; the caller owns (and removes) WORK.
+fetch_source() {
+  local pkg="$1" suite="$2" work="$3" src
+  chmod 755 "${work}" # apt-get source downloads as the _apt user
+  (cd "${work}" && apt-get source -q "${pkg}/${suite}" >&2)
+  src="$(find "${work}" -mindepth 1 -maxdepth 1 -type d -name "${pkg}-*" | head -n 1)"
+  [[ -n "${src}" ]] || { echo "${0##*/}: no ${pkg} source tree in ${work}" >&2; return 1; }
+  printf '%s\n' "${src}"
+}

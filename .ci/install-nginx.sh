@@ -32,17 +32,9 @@ apt_get install -y -q --no-install-recommends \
   build-essential dpkg-dev ca-certificates libpcre2-dev libssl-dev zlib1g-dev
 
 work="$(mktemp -d)"
-chmod 755 "${work}" # apt-get source downloads as the _apt user
 trap 'rm -rf "${work}"' EXIT
-(
-  cd "${work}"
-  apt-get source -q "nginx/${suite}"
-)
-src="$(find "${work}" -mindepth 1 -maxdepth 1 -type d -name 'nginx-*' | head -n 1)"
-if [[ -z "${src}" || ! -x "${src}/configure" ]]; then
-  echo "install-nginx: no nginx source tree in ${work}" >&2
-  exit 1
-fi
+src="$(fetch_source nginx "${suite}" "${work}")"
+[[ -x "${src}/configure" ]] || { echo "install-nginx: unexpected nginx source tree in ${src}" >&2; exit 1; }
 
 rm -rf "${prefix}"
 mkdir -p "${prefix}"

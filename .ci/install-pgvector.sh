@@ -57,17 +57,9 @@ apt_get install -y -q --no-install-recommends \
 [[ -x "${pg_config}" ]] || { echo "install-pgvector: ${pg_config} not found" >&2; exit 1; }
 
 work="$(mktemp -d)"
-chmod 755 "${work}" # apt-get source downloads as the _apt user
 trap 'rm -rf "${work}"' EXIT
-(
-  cd "${work}"
-  apt-get source -q "pgvector/${suite}"
-)
-src="$(find "${work}" -mindepth 1 -maxdepth 1 -type d -name 'pgvector-*' | head -n 1)"
-if [[ -z "${src}" || ! -f "${src}/vector.control" ]]; then
-  echo "install-pgvector: no pgvector source tree in ${work}" >&2
-  exit 1
-fi
+src="$(fetch_source pgvector "${suite}" "${work}")"
+[[ -f "${src}/vector.control" ]] || { echo "install-pgvector: unexpected pgvector source tree in ${src}" >&2; exit 1; }
 version="$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "${src}/vector.control")"
 
 # OPTFLAGS="": no -march=native, so the cached build runs on any x86-64 (as Debian builds it).

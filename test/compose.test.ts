@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_SHARE } from '../src/stack/memory.js';
 import type { Service, StackModel } from '../src/stack/model.js';
 import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { postgresBin } from './support/postgres.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -471,12 +472,7 @@ describe.each(stackMatrix())('compose files: %s', (_name, overrides) => {
 
 // Optional real-server checks: the rendered Postgres flags against a real postgres binary, the
 // Redis start command (password on stdin) against a real redis-server.
-const POSTGRES_BIN = (() => {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/postgres'))).sort((a, b) => Number(b) - Number(a));
-  return versions.length > 0 ? join(base, versions[0], 'bin') : undefined;
-})();
+const POSTGRES_BIN = postgresBin();
 const AS_ROOT = process.getuid?.() === 0;
 const CAN_RUN_POSTGRES = POSTGRES_BIN !== undefined && (!AS_ROOT || hasTool('runuser')) && (!AS_ROOT || run('id', ['-u', 'postgres']).status === 0);
 const CAN_RUN_REDIS = toolAvailable('redis-server') && toolAvailable('redis-cli');

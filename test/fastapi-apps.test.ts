@@ -234,15 +234,6 @@ function succeed(result: SpawnSyncReturns<string>, what: string): string {
 }
 
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Processes started by a suite, stopped by PID (SIGTERM, then SIGKILL) however the tests end. */
 class Processes {
   private readonly started: Array<{ name: string; child: ChildProcess; output: () => string }> = [];
@@ -264,7 +255,7 @@ class Processes {
     child.kill('SIGTERM');
     const code = await Promise.race([exited, sleep(timeoutMs).then(() => 'timeout' as const)]);
     if (code !== 'timeout') return code;
-    if (child.pid && alive(child.pid)) process.kill(child.pid, 'SIGKILL');
+    if (child.pid && isAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
     await exited;
     return null;
   }
@@ -351,7 +342,8 @@ for client in ("172.18.0.5", "127.0.0.1", "203.0.113.50"):
     asyncio.run(call(client))
 print(json.dumps(seen))
 `;
-import { freePort, sleep, waitFor } from './support/wait.js';
+import { freePort, isAlive, sleep, waitFor } from './support/wait.js';
+import { postgresBin } from './support/postgres.js';
 
 describe.skipIf(!HAS_PYTHON).each(VARIANTS)('fastapi-oracle apps on Debian 12 Python (%s)', (_name, answers) => {
   let stack: RenderedStack;
@@ -557,15 +549,10 @@ describe.skipIf(!HAS_PYTHON)('fastapi-oracle api with Redis but no workers on De
 // ---------------------------------------------------------------------------------------------
 // Against real servers: Debian's Postgres 15 (pgvector when its extension is installed) and Redis 7.
 
-const POSTGRES_BIN = (() => {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/initdb'))).sort((a, b) => Number(b) - Number(a));
-  return versions.length > 0 ? join(base, versions[0]!, 'bin') : undefined;
-})();
+const POSTGRES_BIN = postgresBin();
 const AS_ROOT = process.getuid?.() === 0;
 const CAN_RUN_POSTGRES = POSTGRES_BIN !== undefined && hasTool('psql') && (!AS_ROOT || (hasTool('runuser') && spawnSync('id', ['-u', 'postgres']).status === 0));
-const CAN_RUN_REDIS = hasTool('redis-server');
+const CAN_RUN_REDIS = toolAvailable('redis-server');
 if (inCI && HAS_PYTHON && (!CAN_RUN_POSTGRES || !CAN_RUN_REDIS)) throw new Error('postgresql and redis-server are required under CI=true');
 
 describe.skipIf(!HAS_PYTHON || !CAN_RUN_POSTGRES || !CAN_RUN_REDIS)('fastapi-oracle apps against Postgres and Redis: migrations, oracle, worker, direct mode', () => {
@@ -614,10 +601,10 @@ describe.skipIf(!HAS_PYTHON || !CAN_RUN_POSTGRES || !CAN_RUN_REDIS)('fastapi-ora
   afterAll(async () => {
     await processes.stopAll();
     for (const pid of [redisPid, postmasterPid]) {
-      if (!pid || !alive(pid)) continue;
+      if (!pid || !isAlive(pid)) continue;
       process.kill(pid, pid === postmasterPid ? 'SIGINT' : 'SIGTERM');
-      for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     for (const stack of stacks) stack.cleanup();
     if (work) rmSync(work, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import type { StackModel } from '../src/stack/model.js';
 import { NPM_VERSIONS } from '../src/versions.js';
 import { hasTool, inCI, renderStack, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 import { freePort, waitFor } from './support/wait.js';
+import { pgvectorInstalled, postgresBin } from './support/postgres.js';
 
 type NpmKey = keyof typeof NPM_VERSIONS;
 type Plan = ReturnType<typeof renderStack>['plan'];
@@ -248,18 +249,12 @@ function importGraph(distDir: string, entry: string): string[] {
 
 // Debian's postgresql (a real server: migrations, the health checks, the job's UPDATE). pgvector
 // only when its extension files are installed (.ci builds it from source).
-const POSTGRES_BIN = (() => {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/pg_ctl'))).sort((a, b) => Number(b) - Number(a));
-  return versions.length > 0 ? join(base, versions[0]!, 'bin') : undefined;
-})();
+const POSTGRES_BIN = postgresBin();
 const AS_ROOT = process.getuid?.() === 0;
 const CAN_RUN_POSTGRES = POSTGRES_BIN !== undefined && (!AS_ROOT || (hasTool('runuser') && spawnSync('id', ['-u', 'postgres']).status === 0));
 if (!CAN_RUN_POSTGRES && inCI) throw new Error('postgres (Debian postgresql) is required under CI=true');
 const CAN_RUN_REDIS = toolAvailable('redis-server');
-const HAS_PGVECTOR = POSTGRES_BIN !== undefined &&
-  existsSync(join(execFileSync(join(POSTGRES_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim(), 'extension/vector.control'));
+const HAS_PGVECTOR = pgvectorInstalled(POSTGRES_BIN);
 
 /** A throwaway Postgres cluster on a free loopback port, owned by the postgres user when we are root. */
 class Postgres {

@@ -10,7 +10,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
-import { freePort } from './support/wait.js';
+import { freePort, isAlive } from './support/wait.js';
+import { postgresBin } from './support/postgres.js';
 
 const OPS_SCRIPTS = ['init-env', 'backup', 'restore', 'verify-backup', 'deploy', 'rollback', 'health-check', 'bootstrap-server'];
 
@@ -262,31 +263,15 @@ describe.skipIf(!toolAvailable('bash'))('bootstrap-server.sh refuses unknown sys
 // ---------------------------------------------------------------------------------------------
 // Backup drill against a real Postgres, started here and stopped by PID.
 
-function findInitdb(): string | undefined {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/initdb'))).sort((a, b) => Number(b) - Number(a));
-  return versions.length ? join(base, versions[0], 'bin') : undefined;
-}
-
 function postgresAvailable(): boolean {
   const tools = toolAvailable('pg_dump') && toolAvailable('pg_restore') && toolAvailable('psql');
-  const bin = findInitdb();
+  const bin = postgresBin();
   if (!bin && inCI) throw new Error('initdb (apt postgresql) is required under CI=true');
   return tools && Boolean(bin);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe.skipIf(!postgresAvailable())('backup drill against Postgres', () => {
-  const bin = findInitdb()!;
+  const bin = postgresBin()!;
   let work: string;
   let stack: RenderedStack;
   let env: NodeJS.ProcessEnv;
@@ -348,10 +333,10 @@ describe.skipIf(!postgresAvailable())('backup drill against Postgres', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (postmasterPid && processAlive(postmasterPid)) {
+    if (postmasterPid && isAlive(postmasterPid)) {
       process.kill(postmasterPid, 'SIGINT'); // fast shutdown
-      for (let i = 0; i < 100 && processAlive(postmasterPid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (processAlive(postmasterPid)) process.kill(postmasterPid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(postmasterPid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (isAlive(postmasterPid)) process.kill(postmasterPid, 'SIGKILL');
     }
     stack?.cleanup();
     if (work) rmSync(work, { recursive: true, force: true });

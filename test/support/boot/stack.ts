@@ -35,6 +35,7 @@ import { renderStack } from '../stack.js';
 import { parseDockerfile, stageNamed, stageSourceDir, type DockerStage } from './dockerfile.js';
 import { Namespace, type RunAs } from './namespace.js';
 import { stopProcess, type Managed } from './process.js';
+import { pgvectorInstalled, postgresBin } from '../postgres.js';
 
 export const DEFAULT_NGINX_BIN = process.env.NGINX_BIN ?? join(packageRoot(), '.cache/nginx-1.26/sbin/nginx');
 
@@ -45,21 +46,7 @@ const PYTHON_MODULES = ['fastapi', 'pydantic', 'uvicorn', 'gunicorn', 'grpc', 'g
 
 // --- host facts -----------------------------------------------------------------------------
 
-/** Debian's newest Postgres server binaries (/usr/lib/postgresql/<major>/bin), if any. */
-export function postgresBin(): string | undefined {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin/initdb')) && existsSync(join(base, v, 'bin/postgres')));
-  versions.sort((a, b) => Number(b) - Number(a));
-  return versions.length ? join(base, versions[0], 'bin') : undefined;
-}
-
-/** pgvector's control file for that Postgres (.ci/install-pgvector.sh puts it there). */
-export function pgvectorInstalled(bin = postgresBin()): boolean {
-  if (!bin) return false;
-  const major = posix.basename(posix.dirname(bin));
-  return existsSync(`/usr/share/postgresql/${major}/extension/vector.control`) && existsSync(`/usr/lib/postgresql/${major}/lib/vector.so`);
-}
+export { pgvectorInstalled, postgresBin } from '../postgres.js';
 
 /** uid/gid of a user in /etc/passwd. */
 export function userIds(name: string): RunAs | undefined {
