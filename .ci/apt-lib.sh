@@ -27,11 +27,37 @@ add_deb_src() {
 
 # Downloads and unpacks Debian's source package PKG from SUITE into WORK and prints the unpacked
 # tree's path. Needs add_deb_src SUITE and dpkg-dev first; the caller owns (and removes) WORK.
+# Debian's mirror can list a revision whose .dsc/.debian.tar.xz are already gone (seen 2026-12:
+# 404) while the upstream orig tarball is still there: then the orig tarball named by the index is
+# fetched, checked against the index's SHA256 and unpacked instead (upstream source, no Debian patches).
 fetch_source() {
   local pkg="$1" suite="$2" work="$3" src
   chmod 755 "${work}" # apt-get source downloads as the _apt user
-  (cd "${work}" && apt-get source -q "${pkg}/${suite}" >&2)
+  if [[ "${FETCH_SOURCE_FORCE_ORIG:-}" == 1 ]] || ! (cd "${work}" && apt-get source -q "${pkg}/${suite}" >&2); then
+    echo "${0##*/}: apt-get source ${pkg}/${suite} failed; falling back to the upstream orig tarball" >&2
+    fetch_orig_tarball "${pkg}" "${suite}" "${work}" || return 1
+  fi
   src="$(find "${work}" -mindepth 1 -maxdepth 1 -type d -name "${pkg}-*" | head -n 1)"
   [[ -n "${src}" ]] || { echo "${0##*/}: no ${pkg} source tree in ${work}" >&2; return 1; }
   printf '%s\n' "${src}"
+}
+
+# The orig tarball (URI, name, size, SHA256) as the index names it, downloaded, verified, unpacked
+# into WORK/PKG-VERSION. FETCH_SOURCE_FORCE_ORIG=1 takes this path directly (used by the CI test).
+fetch_orig_tarball() {
+  local pkg="$1" suite="$2" work="$3" line uri name sum version dir
+  line="$(cd "${work}" && apt-get source --print-uris -q "${pkg}/${suite}" | grep -E "\.orig\.tar\.(gz|xz|bz2)' " | head -n 1)"
+  [[ -n "${line}" ]] || { echo "${0##*/}: the index names no orig tarball for ${pkg}/${suite}" >&2; return 1; }
+  uri="$(awk '{print $1}' <<<"${line}" | tr -d "'")"
+  name="$(awk '{print $2}' <<<"${line}")"
+  sum="$(awk '{print $4}' <<<"${line}")"
+  curl -fsSL --retry 3 -o "${work}/${name}" "${uri}" || { echo "${0##*/}: cannot download ${uri}" >&2; return 1; }
+  if [[ "${sum}" == SHA256:* ]]; then
+    echo "${sum#SHA256:}  ${work}/${name}" | sha256sum -c --quiet - >&2 || { echo "${0##*/}: ${name}: checksum mismatch" >&2; return 1; }
+  fi
+  version="${name#"${pkg}_"}"
+  version="${version%.orig.tar.*}"
+  dir="${work}/${pkg}-${version}"
+  mkdir -p "${dir}"
+  tar -xf "${work}/${name}" -C "${dir}" --strip-components=1
 }

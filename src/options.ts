@@ -61,6 +61,10 @@ export interface AnswerOption extends OptionBase {
    */
   required?: boolean;
   placeholder?: { probe: string };
+  /**
+   * A value, or a function of the other answers: it sees every answer given (flags, or the answers
+   * file) plus the defaults already taken for options earlier in this table (see withDefaults).
+   */
   default: Answers[AnswerKey] | ((a: Partial<Answers>) => Answers[AnswerKey]);
   /** Returns an error text (the rule broken) or undefined. */
   validate?: (value: never) => string | undefined;
@@ -80,6 +84,8 @@ export interface ControlOption extends OptionBase {
   negatable?: boolean;
   /** Machinery between generator versions, not for people: left out of --help. */
   hidden?: boolean;
+  /** Refused unless one of these modes is given too (it would be ignored otherwise). */
+  onlyWith?: readonly ControlKey[];
 }
 
 export const ANSWER_OPTIONS: readonly AnswerOption[] = [
@@ -104,9 +110,13 @@ export const ANSWER_OPTIONS: readonly AnswerOption[] = [
     prompt: { message: "Email for Let's Encrypt expiry notices" },
   },
   {
-    key: 'workers', flag: 'workers', type: 'boolean', default: (a) => a.template === 'express-worker',
+    key: 'workers', flag: 'workers', type: 'boolean',
+    // On for the template built around it, unless Redis (where its queue lives) was turned off.
+    default: (a) => a.template === 'express-worker' && a.redis !== false,
     description: 'background worker service (needs Redis)',
     prompt: { message: 'Background worker service?' },
+    askIf: (a) => a.redis !== false,
+    skipNote: () => 'Background worker: none, it needs Redis (--no-redis)',
   },
   {
     key: 'redis', flag: 'redis', type: 'boolean', default: true,
@@ -158,8 +168,8 @@ export const CONTROL_OPTIONS: readonly ControlOption[] = [
   { key: 'interactive', flag: 'interactive', type: 'boolean', negatable: true, description: 'ask for what flags left open (default: when in a terminal)' },
   { key: 'diff', flag: 'diff', type: 'boolean', description: 'regenerate from .vps-stack.json and show the differences' },
   { key: 'upgrade', flag: 'upgrade', type: 'boolean', description: 'regenerate from .vps-stack.json and merge into the project' },
-  { key: 'dryRun', flag: 'dry-run', type: 'boolean', description: 'with --upgrade: print what would change, write nothing' },
-  { key: 'force', flag: 'force', type: 'boolean', description: 'with --upgrade: proceed although the git tree is dirty' },
+  { key: 'dryRun', flag: 'dry-run', type: 'boolean', onlyWith: ['upgrade'], description: 'with --upgrade: print what would change, write nothing' },
+  { key: 'force', flag: 'force', type: 'boolean', onlyWith: ['upgrade'], description: 'with --upgrade: proceed although the git tree is dirty' },
   { key: 'renderTo', flag: 'render-to', type: 'string', valueName: 'dir', hidden: true,
     description: "render [dir]'s recorded answers into another directory (used by --upgrade across versions)" },
   { key: 'help', flag: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -174,6 +184,21 @@ export function findAnswerOption(key: AnswerKey): AnswerOption {
 
 export function defaultFor(option: AnswerOption, known: Partial<Answers>): Answers[AnswerKey] {
   return typeof option.default === 'function' ? option.default(known) : option.default;
+}
+
+/**
+ * Every answer not known takes its default, in table order, so a default that depends on another
+ * answer sees what was given and the defaults taken before it. Also returns the options defaulted.
+ */
+export function withDefaults(known: Partial<Answers>): { answers: Answers; defaulted: AnswerOption[] } {
+  const answers: Partial<Answers> = { ...known };
+  const defaulted: AnswerOption[] = [];
+  for (const option of ANSWER_OPTIONS) {
+    if (answers[option.key] !== undefined) continue;
+    (answers as Record<string, unknown>)[option.key] = defaultFor(option, answers);
+    defaulted.push(option);
+  }
+  return { answers: answers as Answers, defaulted };
 }
 
 /** Answer booleans always have a --no- form; control switches only when they say so. */

@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pkg from '../package.json' with { type: 'json' };
 import { ANSWER_OPTIONS } from '../src/options.js';
 import { runCli, tempDir } from './support/cli.js';
+import { appendTo, makeOldGenerator } from './support/old-generator.js';
+import { spawnSync } from 'node:child_process';
 
 const REQUIRED = ['--template', 'express-worker', '--domain', 'shop.example.org', '--email', 'ops@example.org'];
 const ANSI = /\x1b\[/; // eslint-disable-line no-control-regex
@@ -191,5 +193,98 @@ describe('colour', () => {
     rmSync(join(cwd, 'app'), { recursive: true });
     expect(runCli(['app', ...REQUIRED], { cwd, env: { FORCE_COLOR: '1', NO_COLOR: '1' } }).stdout).not.toMatch(ANSI);
     expect(runCli(['--template', 'x'], { cwd, env: { FORCE_COLOR: '1' } }).stderr).toMatch(ANSI);
+  });
+});
+
+describe('the CLI contract: modes, implied defaults, exit codes', () => {
+  it.each([['--dry-run'], ['--force'], ['--dry-run', '--force']])('refuses %s without --upgrade and writes nothing', (...flags) => {
+    const result = expectRefusal(['app', ...REQUIRED, ...flags], /works only with --upgrade/);
+    for (const flag of flags) expect(result.stderr).toContain(`--${flag.slice(2)} works only with --upgrade`);
+    expect(existsSync(join(cwd, 'app'))).toBe(false);
+  });
+
+  it('refuses --dry-run with --diff too: it would be ignored', () => {
+    expectRefusal(['--diff', '--dry-run'], /--dry-run works only with --upgrade/, 2);
+  });
+
+  it('--yes --no-redis takes the worker off (its default) instead of refusing', () => {
+    const result = runCli(['app', '--yes', '--no-redis'], { cwd });
+    expect(result.status, result.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(cwd, 'app', '.vps-stack.json'), 'utf8'));
+    expect(manifest.answers).toMatchObject({ template: 'express-worker', redis: false, workers: false });
+    expect(existsSync(join(cwd, 'app', 'apps', 'worker'))).toBe(false);
+    const compose = readFileSync(join(cwd, 'app', 'compose.yaml'), 'utf8');
+    expect(compose).not.toMatch(/^ {2}(redis|worker):/m);
+  });
+
+  it('an explicit --workers --no-redis is still a contradiction, with --yes too', () => {
+    expectRefusal(['app', '--yes', '--workers', '--no-redis'], /--workers needs Redis/);
+  });
+
+  it('--upgrade exits 2 for every error, a refused target and bad flags included', () => {
+    expectRefusal(['--upgrade'], /no \.vps-stack\.json/, 2);
+    expectRefusal(['--upgrade', '--vps-memory', 'lots'], /--vps-memory/, 2);
+    expectRefusal(['--upgrade', '--dry-run=yes'], /--dry-run takes no value/, 2);
+    // A sound project whose target refuses the write: postgres/ is a link out of the project.
+    expect(runCli(['app', ...REQUIRED, '--no-pgvector'], { cwd }).status).toBe(0);
+    const dir = join(cwd, 'app');
+    mkdirSync(join(cwd, 'outside'));
+    rmSync(join(dir, 'postgres'), { recursive: true });
+    symlinkSync(join(cwd, 'outside'), join(dir, 'postgres'));
+    const before = readFileSync(join(dir, '.vps-stack.json'), 'utf8');
+    const refused = runCli(['--upgrade', '--force', '--pgvector'], { cwd: dir, env: { NO_COLOR: '1' } });
+    expect(refused.status, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/refusing to write postgres\/init\/10-vector\.sql: postgres is a symlink that leads outside the target/);
+    expect(readFileSync(join(dir, '.vps-stack.json'), 'utf8')).toBe(before);
+    expect(readdirSync(join(cwd, 'outside'))).toEqual([]);
+  });
+});
+
+describe('a broken package or a bug is an internal error, not bad input', () => {
+  /** A copy of the built package changed by `change`, run as a user would run it. */
+  function runCopy(change: (root: string) => void, args: string[], where = cwd) {
+    const copy = makeOldGenerator(pkg.version, change);
+    try {
+      const before = readdirSync(where, { recursive: true });
+      const result = spawnSync(process.execPath, [copy.bin, ...args], { cwd: where, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      if (result.status !== 0) expect(readdirSync(where, { recursive: true }), 'nothing is written').toEqual(before);
+      return result;
+    } finally {
+      rmSync(join(copy.root, '..'), { recursive: true, force: true });
+    }
+  }
+
+  it.each([
+    ['a template root is missing', (root: string) => rmSync(join(root, 'template-nest-next', 'files'), { recursive: true }), 'template-nest-next/files'],
+    ['a template root is empty', (root: string) => {
+      rmSync(join(root, 'template-nest-next', 'files'), { recursive: true });
+      mkdirSync(join(root, 'template-nest-next', 'files'));
+    }, 'template-nest-next/files'],
+    ['shared-partials is missing', (root: string) => rmSync(join(root, 'shared-partials'), { recursive: true }), 'shared-partials/files'],
+  ])('%s: exit 70, names what is missing, writes nothing', (_name, change, missing) => {
+    const result = runCopy(change, ['app', ...REQUIRED.map((a) => (a === 'express-worker' ? 'nest-next' : a))]);
+    expect(result.status, result.stderr).toBe(70);
+    expect(result.stderr).toContain(`internal error in create-vps-stack ${pkg.version} (not a problem with your options)`);
+    expect(result.stderr).toContain(`incomplete: ${missing} is missing or empty`);
+    expect(result.stdout).not.toContain('✔');
+  });
+
+  it('an absent optional overlay folder is fine', () => {
+    const result = runCopy((root) => rmSync(join(root, 'template-express-worker', 'overlays'), { recursive: true, force: true }), ['app', ...REQUIRED, '--no-workers']);
+    expect(result.status, result.stderr).toBe(0);
+  });
+
+  it('a template bug (strict rendering) exits 70 with a trace, in --upgrade mode too', () => {
+    const typo = (root: string) => appendTo(join(root, 'shared-partials', 'files', '_dockerignore.ejs'), '<%= m.noSuchField %>\n');
+    const created = runCopy(typo, ['app', ...REQUIRED]);
+    expect(created.status, created.stderr).toBe(70);
+    expect(created.stderr).toMatch(/internal error in create-vps-stack .*noSuchField/s);
+    expect(created.stderr).not.toMatch(/^error:/m);
+    expect(created.stderr).toMatch(/\n\s+at /); // the stack trace for the report
+    // The same bug met by --upgrade: not 1 (conflicts) nor 2 (bad input), and the project is untouched.
+    expect(runCli(['app', ...REQUIRED], { cwd }).status).toBe(0);
+    const upgraded = runCopy(typo, ['--upgrade', '--force'], join(cwd, 'app'));
+    expect(upgraded.status, upgraded.stderr).toBe(70);
+    expect(upgraded.stderr).toMatch(/internal error in create-vps-stack .*noSuchField/s);
   });
 });

@@ -237,3 +237,59 @@ describe('--diff', () => {
     expect(runCli(['--diff', 'shop'], { cwd }).stderr).toMatch(/not valid JSON/);
   });
 });
+
+describe('an answers file written before an option existed', () => {
+  /** The old project's answers file as a generator without these options wrote it. */
+  function withoutAnswers(dir: string, ...keys: string[]) {
+    const manifest = JSON.parse(read(dir, '.vps-stack.json'));
+    for (const key of keys) delete manifest.answers[key];
+    writeFileSync(join(dir, '.vps-stack.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    commitAll(dir);
+  }
+
+  it('--upgrade takes the defaults, says which, and records them', () => {
+    const { dir } = oldProject();
+    withoutAnswers(dir, 'backupRemote', 'vpsCpus');
+    const result = upgrade(dir);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/has no answer for --backup-remote, added since: using its default, none\. Pass --backup-remote to choose another\. \.vps-stack\.json records it\./);
+    expect(result.stdout).toMatch(/has no answer for --vps-cpus, added since: using its default, 2\./);
+    const answers = JSON.parse(read(dir, '.vps-stack.json')).answers;
+    expect(answers).toMatchObject({ backupRemote: 'none', vpsCpus: 2, pgvector: false, ci: 'none' });
+    expect(existsSync(join(dir, 'README.md'))).toBe(true);
+  });
+
+  it('a flag given with --upgrade answers it instead, without a note', () => {
+    const { dir } = oldProject();
+    withoutAnswers(dir, 'backupRemote');
+    const result = upgrade(dir, ['--backup-remote', 's3']);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).not.toContain('has no answer');
+    expect(JSON.parse(read(dir, '.vps-stack.json')).answers.backupRemote).toBe('s3');
+  });
+
+  it('a default that depends on other answers sees them: workers follows the recorded --no-redis', () => {
+    const cwd = tempDir();
+    expect(runCli(['shop', ...FLAGS, '--no-redis', '--no-workers'], { cwd }).status).toBe(0);
+    const dir = join(cwd, 'shop');
+    const manifest = JSON.parse(read(dir, '.vps-stack.json'));
+    delete manifest.answers.workers;
+    writeFileSync(join(dir, '.vps-stack.json'), JSON.stringify(manifest));
+    const result = runCli(['--diff'], { cwd: dir, env: { NO_COLOR: '1' } });
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/has no answer for --workers, added since: using its default, false/);
+    expect(result.stdout).toContain('identical');
+  });
+
+  it('answers every project was made with are still required', () => {
+    const cwd = tempDir();
+    expect(runCli(['shop', ...FLAGS], { cwd }).status).toBe(0);
+    const dir = join(cwd, 'shop');
+    const manifest = JSON.parse(read(dir, '.vps-stack.json'));
+    delete manifest.answers.domain;
+    writeFileSync(join(dir, '.vps-stack.json'), JSON.stringify(manifest));
+    const result = runCli(['--diff'], { cwd: dir });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/answers\.domain is missing/);
+  });
+});

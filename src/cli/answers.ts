@@ -1,6 +1,6 @@
 // Given flags → complete, validated answers by defaults (--yes), or a refusal naming what is
 // missing. Prompting lives in prompt-answers.ts, loaded only when a terminal asks for it.
-import { ANSWER_OPTIONS, defaultFor, type AnswerOption, type Answers } from '../options.js';
+import { ANSWER_OPTIONS, withDefaults, type AnswerOption, type Answers } from '../options.js';
 import { UserError } from './errors.js';
 
 /** Contradictions between answers; never silently fixed. */
@@ -26,10 +26,6 @@ export function resolveWithoutPrompts(given: Partial<Answers>, yes: boolean): An
         'Pass them as flags, add --yes to take the defaults, or run in a terminal to be asked.',
     );
   }
-  const answers: Partial<Answers> = { ...given };
-  for (const option of ANSWER_OPTIONS) {
-    if (answers[option.key] === undefined) (answers as Record<string, unknown>)[option.key] = defaultFor(option, answers);
-  }
-  return answers as Answers;
+  return withDefaults(given).answers;
 }
 

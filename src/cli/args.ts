@@ -85,7 +85,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const { option, negated } = match;
     if (option.type === 'boolean') {
       if (inline !== undefined) {
-        errors.push(`--${name} takes no value (use --${option.flag} or --no-${option.flag})`);
+        errors.push(isNegatable(option) ? `--${name} takes no value (use --${option.flag} or --no-${option.flag})` : `--${name} takes no value (use --${option.flag})`);
+        // A mode switch still picks the mode, and so the exit code of this refusal (2 for --upgrade).
+        if (isControl(option)) (controls as unknown as Record<string, boolean>)[option.key] = !negated;
         continue;
       }
       if (isControl(option)) {
@@ -118,6 +120,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     given[option.key as keyof Answers] = converted.value;
   }
 
+  for (const option of CONTROL_OPTIONS) {
+    if (!option.onlyWith || !controls[option.key] || option.onlyWith.some((mode) => controls[mode])) continue;
+    const modes = option.onlyWith.map((mode) => `--${CONTROL_OPTIONS.find((o) => o.key === mode)!.flag}`);
+    errors.push(`--${option.flag} works only with ${modes.join(' or ')}: add ${modes.join(' or ')}, or drop --${option.flag}`);
+  }
   if (positionals.length > 1) {
     errors.push(`expected at most one target directory, got: ${positionals.join(' ')}`);
   }

@@ -18,6 +18,8 @@ import { configureColors, detectPackageManager, style, type Io } from './ui.js';
 
 export const VERSION: string = packageVersion();
 const DEFAULT_DIR = 'my-stack';
+/** EX_SOFTWARE (sysexits.h): distinct from 1 (bad input, differences, conflicts) and 2 (regeneration errors). */
+export const INTERNAL_ERROR_EXIT = 70;
 
 const cancelOnAbort = {
   onCancel: () => {
@@ -102,6 +104,9 @@ async function runRegeneration(io: Io, dirArg: string, given: Partial<Answers>, 
 export async function run(io: Io): Promise<number> {
   configureColors(io);
   const say = (text: string) => io.stdout.write(`${text}\n`);
+  // --diff / --upgrade / --render-to work on an existing project: every error there exits 2
+  // (1 means "differences" or "conflicts to review").
+  let regenerating = false;
   try {
     const { dir: givenDir, given, controls, errors } = parseArgs(io.argv);
     if (controls.help) {
@@ -112,8 +117,7 @@ export async function run(io: Io): Promise<number> {
       say(VERSION);
       return 0;
     }
-    // --diff / --upgrade / --render-to work on an existing project and exit 2 on errors.
-    const regenerating = controls.diff || controls.upgrade || controls.renderTo !== undefined;
+    regenerating = Boolean(controls.diff || controls.upgrade || controls.renderTo !== undefined);
     if (errors.length > 0) throw new UserError(errors.join('\n'), regenerating ? 2 : 1);
     if (regenerating) return await runRegeneration(io, givenDir ?? '.', given, controls, say);
     const terminal = Boolean(io.stdin.isTTY && io.stdout.isTTY);
@@ -190,9 +194,17 @@ export async function run(io: Io): Promise<number> {
     }
     if (error instanceof UserError || error instanceof TargetError) {
       io.stderr.write(`${style.red('error:')} ${error.message}\n`);
+      if (regenerating) return 2;
       return error instanceof UserError ? error.exitCode : 1;
     }
-    io.stderr.write(`${style.red('internal error:')} ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
+    // Not the user's input: a bug, or the machine (disk full, permissions). Told apart by its
+    // wording and its exit code, with the stack trace for the report.
+    io.stderr.write(
+      `${style.red('internal error')} in create-vps-stack ${VERSION} (not a problem with your options): ` +
+        `${(error as Error).message ?? String(error)}\n` +
+        `Nothing was written unless stated above. If this persists, report it with the trace below.\n` +
+        `${style.dim((error as Error).stack ?? String(error))}\n`,
+    );
+    return INTERNAL_ERROR_EXIT;
   }
 }

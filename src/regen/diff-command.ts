@@ -3,7 +3,7 @@ import { MANIFEST_PATH } from '../manifest.js';
 import type { Answers } from '../options.js';
 import { style } from '../cli/ui.js';
 import { isSecretPath, readManifest, readProjectFile } from './project.js';
-import { regenerate } from './regenerate.js';
+import { defaultedNotes, regenerate } from './regenerate.js';
 import { unifiedDiff } from './text-diff.js';
 
 export interface FileDifference {
@@ -14,9 +14,10 @@ export interface FileDifference {
 }
 
 /** Differences between disk and a fresh render; never reads .env files. */
-export async function computeDifferences(dir: string, overrides: Partial<Answers>): Promise<FileDifference[]> {
+export async function computeDifferences(dir: string, overrides: Partial<Answers>): Promise<{ differences: FileDifference[]; notes: string[] }> {
   const manifest = readManifest(dir);
-  const { plan } = await regenerate(manifest, overrides);
+  const regenerated = await regenerate(manifest, overrides);
+  const { plan } = regenerated;
   const differences: FileDifference[] = [];
   const planned = new Set<string>();
   for (const file of plan.files) {
@@ -31,12 +32,14 @@ export async function computeDifferences(dir: string, overrides: Partial<Answers
     const disk = readProjectFile(dir, path);
     if (disk !== undefined) differences.push({ path, kind: 'removed', disk });
   }
-  return differences.sort((a, b) => (a.path < b.path ? -1 : 1));
+  differences.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return { differences, notes: defaultedNotes(regenerated, manifest.generator.version) };
 }
 
 /** Prints the diff; returns 0 when identical, 1 when different. */
 export async function diffCommand(dir: string, overrides: Partial<Answers>, say: (text: string) => void): Promise<number> {
-  const differences = await computeDifferences(dir, overrides);
+  const { differences, notes } = await computeDifferences(dir, overrides);
+  for (const note of notes) say(style.yellow(`⚠ ${note}`));
   for (const d of differences) {
     say(style.bold(`${d.kind}: ${d.path}`));
     say(unifiedDiff(d.path, d.disk, d.rendered));

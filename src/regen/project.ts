@@ -2,7 +2,7 @@
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_PATH, type Manifest } from '../manifest.js';
-import { ANSWER_OPTIONS, type Answers } from '../options.js';
+import { ANSWER_OPTIONS, withDefaults, type AnswerKey, type Answers } from '../options.js';
 import { convertValue, validateGiven } from '../cli/args.js';
 import { UserError } from '../cli/errors.js';
 import { validateProjectName } from '../validate.js';
@@ -17,8 +17,16 @@ const fail = (field: string, rule: string): never => {
   throw new UserError(`${MANIFEST_PATH}: ${field} ${rule}`, 2);
 };
 
+/**
+ * A project's answers file as read. `unrecorded` names the options it has no answer for: options
+ * added to the generator after the project was made. They take their defaults (in `answers`).
+ */
+export interface RecordedManifest extends Manifest {
+  unrecorded: AnswerKey[];
+}
+
 /** Reads and checks dir/.vps-stack.json; every problem names the field. */
-export function readManifest(dir: string): Manifest {
+export function readManifest(dir: string): RecordedManifest {
   const path = join(dir, MANIFEST_PATH);
   if (!existsSync(path)) {
     throw new UserError(`no ${MANIFEST_PATH} in ${dir}: is this a project made by create-vps-stack?`, 2);
@@ -38,17 +46,21 @@ export function readManifest(dir: string): Manifest {
     fail('project.name', validateProjectName(String(data.project?.name)) ?? 'must be a string');
   }
   if (typeof data.answers !== 'object' || data.answers === null) fail('answers', 'must be an object');
-  const answers: Partial<Answers> = {};
+  const recorded: Partial<Answers> = {};
   for (const option of ANSWER_OPTIONS) {
     const value = data.answers[option.key];
     const field = `answers.${option.key}`;
-    if (value === undefined) fail(field, 'is missing');
+    if (value === undefined) {
+      // The options every project was made with must be there; a later one takes its default.
+      if (option.required) fail(field, 'is missing');
+      continue;
+    }
     const expected = option.type === 'boolean' ? 'boolean' : option.type === 'number' ? 'number' : 'string';
     if (typeof value !== expected) fail(field, `must be a ${expected}`);
     if (option.type === 'choice' && convertValue(option, value).error) fail(field, `must be one of ${option.choices!.join(', ')}`);
     const rule = validateGiven(option, value);
     if (rule) fail(field, rule.replace(`--${option.flag} `, ''));
-    (answers as Record<string, unknown>)[option.key] = value;
+    (recorded as Record<string, unknown>)[option.key] = value;
   }
   const unknown = Object.keys(data.answers).filter((key) => !ANSWER_OPTIONS.some((o) => o.key === key));
   if (unknown.length > 0) fail(`answers.${unknown[0]}`, 'is not an option of this generator');
@@ -56,7 +68,8 @@ export function readManifest(dir: string): Manifest {
   for (const [file, hash] of Object.entries(data.files)) {
     if (typeof hash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(hash)) fail(`files["${file}"]`, 'must be "sha256:<64 hex>"');
   }
-  return { generator: data.generator, project: data.project, answers: answers as Answers, files: data.files };
+  const { answers, defaulted } = withDefaults(recorded);
+  return { generator: data.generator, project: data.project, answers, files: data.files, unrecorded: defaulted.map((o) => o.key) };
 }
 
 /** A generated file as it is on disk now; undefined when missing (or not a regular file). */

@@ -12,7 +12,7 @@ import { style } from '../cli/ui.js';
 import { writePlan } from '../writer.js';
 import { obtainBase } from './base.js';
 import { compareVersions, isSecretPath, readManifest, readProjectFile } from './project.js';
-import { regenerate } from './regenerate.js';
+import { defaultedNotes, regenerate } from './regenerate.js';
 
 export const SIDE_BY_SIDE_SUFFIX = '.vps-stack-new';
 
@@ -124,6 +124,7 @@ export async function upgradeCommand(o: UpgradeOptions): Promise<number> {
   }
 
   const theirs = await regenerate(manifest, o.overrides);
+  for (const note of defaultedNotes(theirs, recordedVersion)) o.say(style.yellow(`⚠ ${note}${o.dryRun ? '' : ` ${MANIFEST_PATH} records it.`}`));
   const base = await obtainBase(o.dir, manifest, o.runningVersion, o.env);
   if (!base.files) o.say(style.yellow(`⚠ ${base.reason}; deciding from the hashes in ${MANIFEST_PATH} instead`));
   const labels = { base: `create-vps-stack ${recordedVersion}`, theirs: `create-vps-stack ${o.runningVersion}` };

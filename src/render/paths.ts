@@ -34,18 +34,32 @@ function locatePackage(): { root: string; version: string } {
 export const sharedPartialsDir = (): string => join(packageRoot(), 'shared-partials');
 export const templateDir = (template: TemplateName): string => join(packageRoot(), `template-${template}`);
 
+export interface SourceRoot {
+  dir: string;
+  /** A root every run needs (the shared and the template `files/`), as against an optional overlay. */
+  required: boolean;
+}
+
 /**
  * Source trees, later ones overriding earlier ones path by path:
  * shared files, shared overlays, template files, template overlays.
  * An overlay `overlays/<feature>/` applies when that stack-model feature is on
- * (e.g. a package.json and lockfile with the queue dependencies).
+ * (e.g. a package.json and lockfile with the queue dependencies); a feature may have none.
  */
-export function sourceRoots(template: TemplateName, features: Record<string, boolean>): string[] {
+export function sourceRoots(template: TemplateName, features: Record<string, boolean>): SourceRoot[] {
   const on = Object.keys(features).filter((name) => features[name]);
   return [sharedPartialsDir(), templateDir(template)].flatMap((base) => [
-    join(base, 'files'),
-    ...on.map((feature) => join(base, 'overlays', feature)),
+    { dir: join(base, 'files'), required: true },
+    ...on.map((feature) => ({ dir: join(base, 'overlays', feature), required: false })),
   ]);
+}
+
+/** The package lacks files it must ship (a broken pack or install): not the user's input. */
+export class IncompletePackageError extends Error {
+  constructor(readonly missing: string) {
+    super(`this copy of create-vps-stack is incomplete: ${missing} is missing or empty (${packageRoot()}). ` +
+      'Reinstall it (npm create vps-stack@latest); nothing was written.');
+  }
 }
 
 /**

@@ -5,7 +5,7 @@ import ejs from 'ejs';
 import type { StackModel } from '../stack/model.js';
 import { isIncluded } from './conditions.js';
 import { computedFiles } from './computed.js';
-import { outputPath, sharedPartialsDir, sourceRoots } from './paths.js';
+import { IncompletePackageError, outputPath, packageRoot, sharedPartialsDir, sourceRoots, type SourceRoot } from './paths.js';
 import { strictView } from './strict.js';
 
 export interface PlannedFile {
@@ -19,12 +19,18 @@ export interface FilePlan {
   files: PlannedFile[];
 }
 
-function listFiles(root: string): string[] {
-  if (!existsSync(root)) return [];
-  return (readdirSync(root, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+/** The files under a source root; a required root that is missing or empty means a broken package. */
+function listFiles(root: SourceRoot): string[] {
+  if (!existsSync(root.dir)) {
+    if (root.required) throw new IncompletePackageError(relative(packageRoot(), root.dir));
+    return [];
+  }
+  const files = (readdirSync(root.dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
     .filter((entry) => entry.isFile())
-    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
+    .map((entry) => relative(root.dir, join(entry.parentPath, entry.name)).split(sep).join('/'))
     .sort();
+  if (files.length === 0 && root.required) throw new IncompletePackageError(relative(packageRoot(), root.dir));
+  return files;
 }
 
 /** Executable when it is a shell script or starts with a shebang. */
@@ -51,7 +57,7 @@ export function renderPlan(model: StackModel): FilePlan {
   // Template files override shared files that land on the same path; overlays override both.
   const sources = new Map<string, string>();
   for (const root of sourceRoots(model.answers.template, model.features)) {
-    for (const stored of listFiles(root)) sources.set(outputPath(stored), join(root, stored));
+    for (const stored of listFiles(root)) sources.set(outputPath(stored), join(root.dir, stored));
   }
   const files: PlannedFile[] = [];
   for (const [path, source] of sources) {
