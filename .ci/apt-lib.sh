@@ -45,8 +45,12 @@ fetch_source() {
 # The orig tarball (URI, name, size, SHA256) as the index names it, downloaded, verified, unpacked
 # into WORK/PKG-VERSION. FETCH_SOURCE_FORCE_ORIG=1 takes this path directly (used by the CI test).
 fetch_orig_tarball() {
-  local pkg="$1" suite="$2" work="$3" line uri name sum version dir
-  line="$(cd "${work}" && apt-get source --print-uris -q "${pkg}/${suite}" | grep -E "\.orig\.tar\.(gz|xz|bz2)' " | head -n 1)"
+  local pkg="$1" suite="$2" work="$3" line uri name sum version dir empty
+  # From an empty folder: apt-get leaves out of --print-uris what is already in the current one
+  # (a failed `apt-get source` may have fetched the orig tarball before the 404s).
+  empty="$(mktemp -d)"
+  line="$(cd "${empty}" && apt-get source --print-uris -q "${pkg}/${suite}" | grep -E "\.orig\.tar\.(gz|xz|bz2)' " | head -n 1)" || true
+  rmdir "${empty}"
   [[ -n "${line}" ]] || { echo "${0##*/}: the index names no orig tarball for ${pkg}/${suite}" >&2; return 1; }
   uri="$(awk '{print $1}' <<<"${line}" | tr -d "'")"
   name="$(awk '{print $2}' <<<"${line}")"

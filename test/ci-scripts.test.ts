@@ -32,12 +32,14 @@ describe('fetch_source (.ci/apt-lib.sh) when the Debian revision is gone', () =>
     spawnSync('tar', ['-czf', tarball, '-C', join(dir, 'upstream'), 'demo-1.2.3']);
     const sum = sumOverride ?? createHash('sha256').update(readFileSync(tarball)).digest('hex');
     mkdirSync(join(dir, 'bin'));
+    // As the real apt-get: `source` fetches the orig tarball into the current folder before the
+    // revision's files 404, and `--print-uris` leaves out what the current folder already has.
     writeFileSync(join(dir, 'bin/apt-get'), [
       '#!/bin/sh',
       'case " $* " in',
       `  *" --print-uris "*) echo "'file://${join(dir, 'demo_1.2.3-4.dsc')}' demo_1.2.3-4.dsc 10 SHA256:00"`,
-      `     echo "'file://${tarball}' demo_1.2.3.orig.tar.gz 100 SHA256:${sum}" ;;`,
-      "  *) echo 'E: Failed to fetch demo_1.2.3-4.dsc  404  Not Found' >&2; exit 100 ;;",
+      `     [ -e demo_1.2.3.orig.tar.gz ] || echo "'file://${tarball}' demo_1.2.3.orig.tar.gz 100 SHA256:${sum}" ;;`,
+      `  *) cp '${tarball}' .; echo 'E: Failed to fetch demo_1.2.3-4.dsc  404  Not Found' >&2; exit 100 ;;`,
       'esac',
     ].join('\n'), { mode: 0o755 });
     mkdirSync(join(dir, 'work'));
