@@ -6,6 +6,7 @@
 // shipped config targets nginx 1.30; 1.26 parses all of it except the one 1.27.3+ parameter
 // (`server ... resolve`), so it checks (a) the 1.30 config with `resolve` removed and (b) the
 // config the generator writes when it targets the binary's own version. Namespaces need root.
+// The pinned nginx 1.30 itself parses the exact generated files in test/nginx-pinned.test.ts.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
