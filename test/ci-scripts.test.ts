@@ -8,7 +8,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { toolAvailable } from './support/stack.js';
 
 const CI_DIR = new URL('../.ci/', import.meta.url).pathname;
-const scripts = readdirSync(CI_DIR).map((name) => `${CI_DIR}${name}`);
+/** Every shell script under .ci/ (run, install scripts, stand-in image entrypoints): by name or shebang. */
+const scripts = (readdirSync(CI_DIR, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+  .filter((entry) => entry.isFile())
+  .map((entry) => join(entry.parentPath, entry.name))
+  .filter((path) => path.endsWith('.sh') || /^#!.*\b(ba)?sh\b/.test(readFileSync(path, 'utf8').split('\n', 1)[0]))
+  .sort();
+it('finds the .ci scripts', () => {
+  expect(scripts).toContain(`${CI_DIR}run`);
+  expect(scripts.length).toBeGreaterThan(8);
+});
 
 describe.skipIf(!toolAvailable('shellcheck'))('.ci scripts', () => {
   it.each(scripts)('%s passes shellcheck and bash -n', (script) => {
