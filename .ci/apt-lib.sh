@@ -65,3 +65,36 @@ fetch_orig_tarball() {
   mkdir -p "${dir}"
   tar -xf "${work}/${name}" -C "${dir}" --strip-components=1
 }
+
+# A private apt state for one suite under DIR (its own sources.list, lists and archive cache, so the
+# host's apt sources and lists are never touched), with the suite's index fetched (3 tries). Sets
+# the global `apt_options` array for apt-get / apt-cache calls on that state.
+private_apt_index() {
+  local dir="$1" suite="$2" mirror="$3" keyring=/usr/share/keyrings/debian-archive-keyring.gpg attempt=0 out
+  [[ -f "${keyring}" ]] || { echo "${0##*/}: ${keyring} is missing (apt-get install debian-archive-keyring)" >&2; return 1; }
+  mkdir -p "${dir}/lists/partial" "${dir}/cache/archives/partial" "${dir}/sources.list.d" "${dir}/preferences.d"
+  printf 'deb [signed-by=%s] %s %s main\n' "${keyring}" "${mirror}" "${suite}" >"${dir}/sources.list"
+  apt_options=(
+    -o "Dir::Etc::SourceList=${dir}/sources.list"
+    -o "Dir::Etc::SourceParts=${dir}/sources.list.d"
+    -o "Dir::Etc::Preferences=${dir}/preferences"
+    -o "Dir::Etc::PreferencesParts=${dir}/preferences.d"
+    -o "Dir::State::Lists=${dir}/lists"
+    -o "Dir::Cache=${dir}/cache"
+    -o "APT::Get::List-Cleanup=0"
+    -o "Debug::NoLocking=1"
+  )
+  echo "${0##*/}: fetching the ${suite} package index into ${dir}" >&2
+  out="$(mktemp)"
+  until apt-get "${apt_options[@]}" update -q >"${out}" 2>&1; do
+    attempt=$((attempt + 1))
+    if ((attempt >= 3)); then
+      cat "${out}" >&2
+      rm -f "${out}"
+      echo "${0##*/}: apt-get update (${suite}) failed" >&2
+      return 1
+    fi
+    sleep 5
+  done
+  rm -f "${out}"
+}

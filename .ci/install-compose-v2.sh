@@ -19,13 +19,15 @@ cache="${COMPOSE_V2_CACHE:-/var/cache/create-vps-stack/compose-v2}"
 plugin_dir="${COMPOSE_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
 suite="${COMPOSE_V2_SUITE:-sid}"
 mirror="${COMPOSE_V2_MIRROR:-http://deb.debian.org/debian}"
-keyring="/usr/share/keyrings/debian-archive-keyring.gpg"
 binary="${cache}/docker-compose"
 marker="${cache}/.complete"
 plugin="${plugin_dir}/docker-compose"
 
 sudo=()
 if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=.ci/apt-lib.sh
+source "${here}/apt-lib.sh"
 
 log() { echo "install-compose-v2: $*"; }
 die() { echo "install-compose-v2: $*" >&2; exit 1; }
@@ -63,35 +65,16 @@ fi
 
 command -v apt-get >/dev/null || die "apt-get is required"
 command -v dpkg-deb >/dev/null || die "dpkg-deb is required"
-[[ -f "${keyring}" ]] || die "${keyring} is missing (apt-get install debian-archive-keyring)"
 
 "${sudo[@]}" mkdir -p "${cache}"
 "${sudo[@]}" chown "$(id -u):$(id -g)" "${cache}"
 apt_dir="${cache}/apt"
-mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial" "${apt_dir}/sources.list.d" "${apt_dir}/preferences.d"
-printf 'deb [signed-by=%s] %s %s main\n' "${keyring}" "${mirror}" "${suite}" >"${apt_dir}/sources.list"
-apt_options=(
-  -o "Dir::Etc::SourceList=${apt_dir}/sources.list"
-  -o "Dir::Etc::SourceParts=${apt_dir}/sources.list.d"
-  -o "Dir::Etc::Preferences=${apt_dir}/preferences"
-  -o "Dir::Etc::PreferencesParts=${apt_dir}/preferences.d"
-  -o "Dir::State::Lists=${apt_dir}/lists"
-  -o "Dir::Cache=${apt_dir}/cache"
-  -o "APT::Get::List-Cleanup=0"
-  -o "Debug::NoLocking=1"
-)
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 chmod 755 "${work}"
 
-log "fetching the ${suite} package index into ${apt_dir}"
-attempt=0
-until apt-get "${apt_options[@]}" update -q >"${work}/update.log" 2>&1; do
-  attempt=$((attempt + 1))
-  ((attempt < 3)) || { cat "${work}/update.log" >&2; die "apt-get update (${suite}) failed"; }
-  sleep 5
-done
+private_apt_index "${apt_dir}" "${suite}" "${mirror}" || die "no ${suite} package index"
 version="$(apt-cache "${apt_options[@]}" show --no-all-versions docker-compose 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)"
 [[ -n "${version}" ]] || die "no docker-compose package in ${suite}"
 [[ "${version}" == 2.* ]] || die "${suite}'s docker-compose is ${version}, not Compose v2"

@@ -20,7 +20,6 @@ cache="${DOCKER_CACHE:-/var/cache/create-vps-stack/docker}"
 plugin_dir="${DOCKER_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
 suite="${DOCKER_SUITE:-sid}"
 mirror="${DOCKER_MIRROR:-http://deb.debian.org/debian}"
-keyring="/usr/share/keyrings/debian-archive-keyring.gpg"
 marker="${cache}/.complete"
 bin="${cache}/bin"
 
@@ -67,37 +66,15 @@ have_all() {
 
 if ! have_all; then
   command -v dpkg-deb >/dev/null || die "dpkg-deb is required"
-  [[ -f "${keyring}" ]] || die "${keyring} is missing (apt-get install debian-archive-keyring)"
   "${sudo[@]}" mkdir -p "${cache}"
   "${sudo[@]}" chown "$(id -u):$(id -g)" "${cache}"
   apt_dir="${cache}/apt"
-  mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial" "${apt_dir}/sources.list.d" "${apt_dir}/preferences.d"
-  printf 'deb [signed-by=%s] %s %s main\n' "${keyring}" "${mirror}" "${suite}" >"${apt_dir}/sources.list"
-  apt_options=(
-    -o "Dir::Etc::SourceList=${apt_dir}/sources.list"
-    -o "Dir::Etc::SourceParts=${apt_dir}/sources.list.d"
-    -o "Dir::Etc::Preferences=${apt_dir}/preferences"
-    -o "Dir::Etc::PreferencesParts=${apt_dir}/preferences.d"
-    -o "Dir::State::Lists=${apt_dir}/lists"
-    -o "Dir::Cache=${apt_dir}/cache"
-    -o "APT::Get::List-Cleanup=0"
-    -o "Debug::NoLocking=1"
-  )
   work="$(mktemp -d)"
   trap 'rm -rf "${work}"' EXIT
   # apt-get download fetches as the _apt user when it can write the target folder.
   if [[ "$(id -u)" -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "${work}"; else chmod 755 "${work}"; fi
 
-  log "fetching the ${suite} package index into ${apt_dir}"
-  attempt=0
-  until apt-get "${apt_options[@]}" update -q >"${work}/update.log" 2>&1; do
-    attempt=$((attempt + 1))
-    ((attempt < 3)) || {
-      cat "${work}/update.log" >&2
-      die "apt-get update (${suite}) failed"
-    }
-    sleep 5
-  done
+  private_apt_index "${apt_dir}" "${suite}" "${mirror}" || die "no ${suite} package index"
 
   : >"${work}/marker"
   for pkg in "${sid_packages[@]}"; do
