@@ -13,10 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANSWER_OPTIONS, type Answers } from '../src/options.js';
 import { CONTAINER_SHARE } from '../src/stack/memory.js';
 import type { Service, StackModel } from '../src/stack/model.js';
-import { hasTool, inCI, STACK_TEMPLATES, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { everyAnswerSet, hasTool, inCI, stackMatrix, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 import { postgresBin } from './support/postgres.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -373,27 +372,7 @@ function composeFiles(m: StackModel): string[] {
   return [m.compose.base, m.compose.dev, m.compose.prod];
 }
 
-/**
- * Every option of the answers table on, or every one off, for one template: booleans true/false,
- * choices their first value other than "none" / "none" (the default where there is no "none").
- */
-function allOptions(template: Answers['template'], on: boolean): Partial<Answers> {
-  const answers: Record<string, unknown> = { template };
-  for (const option of ANSWER_OPTIONS) {
-    if (option.key === 'template') continue;
-    if (option.type === 'boolean') answers[option.key] = on;
-    if (option.type === 'choice' && option.choices?.includes('none')) answers[option.key] = on ? option.choices.find((c) => c !== 'none') : 'none';
-  }
-  return answers as Partial<Answers>;
-}
-
-const COMPOSE_SETS: Array<[string, Partial<Answers>]> = [
-  ...stackMatrix(),
-  ...STACK_TEMPLATES.flatMap((template): Array<[string, Partial<Answers>]> => [
-    [`${template}/all-options-on`, allOptions(template, true)],
-    [`${template}/all-options-off`, allOptions(template, false)],
-  ]),
-];
+const COMPOSE_SETS = everyAnswerSet();
 
 describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
   let c: Case;

@@ -11,10 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANSWER_OPTIONS, type Answers } from '../src/options.js';
 import type { Service, StackModel } from '../src/stack/model.js';
 import { IMAGES } from '../src/versions.js';
-import { inCI, STACK_TEMPLATES, stackMatrix, writeStack, type RenderedStack } from './support/stack.js';
+import { everyAnswerSet, inCI, writeStack, type RenderedStack } from './support/stack.js';
 
 /**
  * The dockerfile-check binary: CVS_DOCKERFILE_CHECK, else bin/dockerfile-check in
@@ -64,24 +63,7 @@ function buildkitParse(files: string[]): BuildkitReport[] {
   return reports;
 }
 
-/** Every option on, or every one off (as in test/compose.test.ts). */
-function allOptions(template: Answers['template'], on: boolean): Partial<Answers> {
-  const answers: Record<string, unknown> = { template };
-  for (const option of ANSWER_OPTIONS) {
-    if (option.key === 'template') continue;
-    if (option.type === 'boolean') answers[option.key] = on;
-    if (option.type === 'choice' && option.choices?.includes('none')) answers[option.key] = on ? option.choices.find((c) => c !== 'none') : 'none';
-  }
-  return answers as Partial<Answers>;
-}
-
-const SETS: Array<[string, Partial<Answers>]> = [
-  ...stackMatrix(),
-  ...STACK_TEMPLATES.flatMap((template): Array<[string, Partial<Answers>]> => [
-    [`${template}/all-options-on`, allOptions(template, true)],
-    [`${template}/all-options-off`, allOptions(template, false)],
-  ]),
-];
+const SETS = everyAnswerSet();
 
 /** The Dockerfile a built service uses, relative to the project root. */
 const dockerfileOf = (s: Service) => join(s.buildContext!, s.dockerfile ?? 'Dockerfile').replace(/^\.\//, '');

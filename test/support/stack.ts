@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withManifest } from '../../src/manifest.js';
-import type { Answers } from '../../src/options.js';
+import { ANSWER_OPTIONS, type Answers } from '../../src/options.js';
 import { renderPlan, type FilePlan } from '../../src/render/plan.js';
 import { buildStackModel, type StackModel } from '../../src/stack/model.js';
 import { writePlan } from '../../src/writer.js';
@@ -89,4 +89,29 @@ export function stackMatrix(): Array<[string, Partial<Answers>]> {
   return STACK_TEMPLATES.flatMap((template) =>
     answerMatrix(template).map(([name, overrides]): [string, Partial<Answers>] => [`${template}/${name}`, overrides]),
   );
+}
+
+/**
+ * Every option of the answers table on, or every one off, for one template: booleans true/false,
+ * choices their first value other than "none" / "none" (options without a "none" keep their default).
+ */
+export function allOptions(template: Answers['template'], on: boolean): Partial<Answers> {
+  const answers: Record<string, unknown> = { template };
+  for (const option of ANSWER_OPTIONS) {
+    if (option.key === 'template') continue;
+    if (option.type === 'boolean') answers[option.key] = on;
+    if (option.type === 'choice' && option.choices?.includes('none')) answers[option.key] = on ? option.choices.find((c) => c !== 'none') : 'none';
+  }
+  return answers as Partial<Answers>;
+}
+
+/** stackMatrix() plus every option on and every option off for each template in STACK_TEMPLATES. */
+export function everyAnswerSet(): Array<[string, Partial<Answers>]> {
+  return [
+    ...stackMatrix(),
+    ...STACK_TEMPLATES.flatMap((template): Array<[string, Partial<Answers>]> => [
+      [`${template}/all-options-on`, allOptions(template, true)],
+      [`${template}/all-options-off`, allOptions(template, false)],
+    ]),
+  ];
 }
