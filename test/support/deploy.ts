@@ -7,9 +7,8 @@ import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'nod
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { sleep, waitFor as poll } from './boot/stack.js';
 import { pidAlive, run, succeed } from './docker.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP port nothing listens on right now (on 127.0.0.1). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -24,21 +23,9 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes; throws with `what`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+/** boot/stack.ts's poller with the timeout before the check, as the deploy tests read best. */
+export const waitFor = <T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>, everyMs = 500): Promise<T> =>
+  poll(what, check, timeoutMs, everyMs);
 
 export interface Pebble {
   /** The ACME directory URL, on an address containers reach (the docker0 bridge gateway). */
