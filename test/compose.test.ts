@@ -228,7 +228,8 @@ function auditProduction(c: Case, config: ComposeConfig, engine: Engine): void {
     expect(service.read_only, s.name).toBe(true);
     expect(service.pids_limit, s.name).toBeGreaterThan(0);
     expect(service.privileged, s.name).toBeUndefined();
-    expect(service.network_mode, s.name).toBeUndefined();
+    // Only a one-off that copies files runs without any network.
+    expect(service.network_mode, s.name).toBe(s.offline ? 'none' : undefined);
     expect(service.pid, s.name).toBeUndefined();
     expect(service.ipc, s.name).toBeUndefined();
     for (const volume of mounts(service)) expect(volume, s.name).not.toContain('docker.sock');
@@ -454,7 +455,8 @@ describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
         succeed(run('docker', ['compose', '-f', m.compose.base, '-f', overlay, 'config', '--quiet'], { cwd: dir, env: composeEnv() }), `config ${overlay}`);
       }
       // scripts/*.sh export COMPOSE_FILE=base:prod and run `docker compose config --quiet` and
-      // (deploy.sh --local) `config --images`: the images of the services `up` starts.
+      // `config --images`: the images of the services `up` starts (no one-off of the tools profile;
+      // deploy.sh --no-build checks the built ones by the model's repository names instead).
       const scripted = composeEnv({ COMPOSE_FILE: `${m.compose.base}:${m.compose.prod}` });
       for (const script of ['deploy.sh', 'backup.sh', 'restore.sh', 'health-check.sh']) {
         expect(readFileSync(join(dir, 'scripts', script), 'utf8'), script).toContain(`COMPOSE_FILE="\${COMPOSE_FILE:-${m.compose.base}:${m.compose.prod}}"`);
@@ -463,8 +465,9 @@ describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
       const images = succeed(run('docker', ['compose', 'config', '--images'], { cwd: dir, env: scripted }), 'config --images').trim().split('\n').sort();
       const tag = readFileSync(join(dir, '.env'), 'utf8').match(new RegExp(`^${m.env.imageTag.name}=(.*)$`, 'm'))?.[1] || m.env.imageTag.example;
       const expected = m.services.list
-        .filter((s) => s.name !== m.services.certbot.name)
-        .map((s) => (isBuilt(s) ? `${m.project.composeName}-${s.name}:${tag}` : s.image!));
+        .filter((s) => s.role !== 'job')
+        .map((s) => (isBuilt(s) ? `${s.imageRepository}:${tag}` : s.image!));
+      expect(readFileSync(join(dir, 'scripts/deploy.sh'), 'utf8')).toContain(`for repository in ${m.services.list.filter(isBuilt).map((s) => s.imageRepository).join(' ')}; do`);
       expect(images).toEqual([...new Set(expected)].sort());
     } finally {
       rmSync(join(dir, '..'), { recursive: true, force: true });
@@ -537,23 +540,29 @@ describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
       for (const [, script] of command.matchAll(/\.\/(scripts\/[\w-]+\.sh)/g)) expect(existsSync(join(c.stack.dir, script)), script).toBe(true);
     }
 
-    // The nginx image builds from the repository root: its COPY sources must survive .dockerignore.
-    const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    const kept = (path: string) => {
-      let keep = true;
-      for (const pattern of ignore) {
-        const negated = pattern.startsWith('!');
-        const body = (negated ? pattern.slice(1) : pattern).replace(/\/$/, '').replace(/^\*\*\//, '');
-        const matches = body === '*' || path === body || path.startsWith(`${body}/`) || path.split('/').includes(body);
-        if (matches) keep = negated;
-      }
-      return keep;
-    };
-    const dockerfile = read(m.services.nginx.dockerfile!);
-    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => match[1].trim().split(/\s+/));
-    expect(sources.length).toBeGreaterThan(0);
-    for (const source of sources) expect(kept(source.replace(/\/$/, '')), source).toBe(true);
-    for (const secret of ['.env', 'apps/api/.env', 'backups/x.dump', '.git/config']) expect(kept(secret), secret).toBe(false);
+    // Every image builds from its own folder, whose .dockerignore keeps secrets and local builds out
+    // while the Dockerfile's COPY sources stay in. Nothing builds from the repository root any more.
+    expect(existsSync(join(c.stack.dir, '.dockerignore')), 'a root .dockerignore').toBe(false);
+    for (const s of m.services.list.filter((x) => x.buildContext !== undefined)) {
+      expect(s.buildContext, s.name).not.toBe('.');
+      const ignore = read(`${s.buildContext}/.dockerignore`).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      const kept = (path: string) => {
+        let keep = true;
+        for (const pattern of ignore) {
+          const negated = pattern.startsWith('!');
+          const body = (negated ? pattern.slice(1) : pattern).replace(/\/$/, '').replace(/^\*\*\//, '');
+          const matches = body === '*' || path === body || path.startsWith(`${body}/`) || path.split('/').includes(body) ||
+            (body.endsWith('.*') && path.startsWith(body.slice(0, -1)));
+          if (matches) keep = negated;
+        }
+        return keep;
+      };
+      const dockerfile = read(`${s.buildContext}/${s.dockerfile ?? 'Dockerfile'}`);
+      const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => match[1].trim().split(/\s+/));
+      expect(sources.length, s.name).toBeGreaterThan(0);
+      for (const source of sources) expect(kept(source.replace(/\/$/, '').replace(/^\.\/?$/, 'x')), `${s.name}: COPY ${source}`).toBe(true);
+      for (const secret of ['.env', '.env.production']) expect(kept(secret), `${s.name}: ${secret}`).toBe(false);
+    }
     expect(read('.editorconfig')).toContain('root = true');
 
     const runbook = read('docs/RUNBOOK.md');

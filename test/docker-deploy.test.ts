@@ -1,13 +1,19 @@
-// Issue 11, steps 1 and 2 for express-worker, on the real engine, as an operator following the
-// generated README and RUNBOOK: a git checkout of the generated repository, scripts/init-env.sh,
-// the first certificate with scripts/certbot-init.sh from a real ACME server (Debian's pebble,
-// named through ACME_SERVER / ACME_CA_BUNDLE, validating HTTP-01 through the generated nginx on
-// the published port 80), then scripts/deploy.sh <sha> and probes from the host through the
-// published ports 80/443 by Host/SNI, verifying the certificate pebble issued.
+// Issue 11, steps 1-6, on the real engine, as an operator following the generated README and
+// RUNBOOK: a git checkout of the generated repository, scripts/init-env.sh, the first certificate
+// with scripts/certbot-init.sh from a real ACME server (Debian's pebble, named through ACME_SERVER /
+// ACME_CA_BUNDLE, validating HTTP-01 through the generated nginx on the published port 80), then
+// scripts/deploy.sh <sha> and probes from the host through the published ports 80/443 by Host/SNI,
+// verifying the certificate pebble issued. Then, with a load generator sending web and API
+// requests through 443 the whole time: a redeploy of a new commit, a release whose readiness fails
+// and scripts/rollback.sh, each with zero failed requests (and none answered by the broken
+// release); a backup, changed rows and a restore; `down` and `up` on the same volumes; the cgroup
+// memory limits against the stack model. Latencies (p50/p99) during each deploy are printed beside
+// the steady state's.
 //
-// Answer sets: every option on except cloudflare (DNS-01 needs Cloudflare's API), and every option
-// off. backupRemote s3 is on: nothing in these steps talks to the store (the offsite copy runs on
-// the backup service's schedule), so its placeholder credentials stay unused.
+// Answer sets: express-worker with every option on except cloudflare (DNS-01 needs Cloudflare's
+// API) and with every option off, and nest-next with every option on on a 4 GiB / 2 vCPU box (two
+// replicas of api and web). backupRemote s3 is on: nothing here talks to the store (the offsite
+// copy runs on the backup service's schedule), so its placeholder credentials stay unused.
 //
 // The compose file publishes fixed ports 80 and 443 (what users get): the test uses them, so two
 // of these stacks never run at once (the describe blocks run one after the other).
@@ -20,7 +26,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Answers } from '../src/options.js';
 import { buildStandins, dockerAvailable, dockerEnv, run, startEngine, succeed, type Engine } from './support/docker.js';
-import { probe, projectLeftovers, runAsync, startLoad, startPebble, waitFor, type Pebble } from './support/deploy.js';
+import { percentile, probe, projectLeftovers, runAsync, startLoad, startPebble, waitFor, type LoadResult, type Pebble } from './support/deploy.js';
 import { toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 
 // Evaluated in order: each throws under CI=true when its tool is missing.
@@ -32,7 +38,52 @@ const ALL_OFF: Partial<Answers> = { workers: false, redis: false, pgvector: fals
 
 const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
 
-describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real engine, pebble ACME)', () => {
+/**
+ * What an operator changes in each template's generated code for steps 3-5 (a visible new release,
+ * then one whose readiness fails), and the template's own API routes.
+ */
+interface TemplateFacts {
+  health: { file: string; ok: string; two: string; broken: string };
+  breakReadiness: [string, string];
+  web: { file: string; from: string; to: string; marker: string };
+  /** The home page of the web app (SPA shell or server-rendered page). */
+  homeMarker: RegExp;
+  /** Where the web app's hashed bundles live, and how to find one on the home page. */
+  bundle: RegExp;
+  similarPath: string;
+  /** POST /api/jobs through the worker (express-worker). */
+  jobsApi: boolean;
+  /** The readiness body as { check: 'ok' | … } (each template answers in its own shape). */
+  checks: (body: unknown) => Record<string, string>;
+}
+const TEMPLATE_FACTS: Record<'express-worker' | 'nest-next', TemplateFacts> = {
+  'express-worker': {
+    health: { file: 'apps/api/src/health.ts', ok: "json({ status: 'ok' })", two: "json({ status: 'ok', release: 'two' })", broken: "json({ status: 'ok', release: 'broken' })" },
+    breakReadiness: ['.status(failed.length === 0 ? 200 : 503)', '.status(503)'],
+    web: { file: 'apps/web/index.html', from: '</head>', to: '  <meta name="release" content="two" />\n  </head>', marker: '<meta name="release" content="two" />' },
+    homeMarker: /<div id="root">/,
+    bundle: /src="(\/assets\/[^"]+\.js)"/,
+    similarPath: '/api/similar',
+    jobsApi: true,
+    checks: (body) => (body as { checks: Record<string, string> }).checks,
+  },
+  'nest-next': {
+    health: {
+      file: 'apps/api/src/health/health.controller.ts', ok: "return { status: 'ok' };",
+      two: "return { status: 'ok', release: 'two' } as { status: 'ok' };", broken: "return { status: 'ok', release: 'broken' } as { status: 'ok' };",
+    },
+    breakReadiness: ['return indicator.up();', 'return indicator.down();'],
+    web: { file: 'apps/web/app/page.tsx', from: '<h1>It works</h1>', to: '<h1>It works</h1>\n      <p data-release="two">release two</p>', marker: 'data-release="two"' },
+    homeMarker: /<h1>It works<\/h1>/,
+    bundle: /src="(\/_next\/static\/[^"]+\.js)"/,
+    similarPath: '/api/items/similar',
+    jobsApi: false,
+    // @nestjs/terminus: { status, info: { postgres: { status: 'up' }, … } }.
+    checks: (body) => Object.fromEntries(Object.entries((body as { info: Record<string, { status: string }> }).info).map(([k, v]) => [k, v.status === 'up' ? 'ok' : v.status])),
+  },
+};
+
+describe.skipIf(!HAS_TOOLS)('generated stacks deployed by their own scripts (real engine, pebble ACME)', () => {
   let engine: Engine | undefined;
   let pebble: Pebble | undefined;
   let work: string;
@@ -52,13 +103,16 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
     expect(engineAlive, 'engine processes still running after stop').toEqual([]);
   });
 
-  const stacks: Array<[string, Partial<Answers>]> = [
-    ['all on (no cloudflare)', { template: 'express-worker', ...ALL_ON }],
-    ['all off', { template: 'express-worker', ...ALL_OFF }],
+  // [label, compose project, answers]. nest-next on a 4 GiB, 2-vCPU box: two replicas of api and web.
+  type DeployedTemplate = keyof typeof TEMPLATE_FACTS;
+  const stacks: Array<[string, string, Partial<Answers> & { template: DeployedTemplate }]> = [
+    ['express-worker, all on (no cloudflare)', 'dd-ew-on', { ...ALL_ON, template: 'express-worker' }],
+    ['express-worker, all off', 'dd-ew-off', { ...ALL_OFF, template: 'express-worker' }],
+    ['nest-next, all on (no cloudflare), 2 replicas', 'dd-nn-on', { ...ALL_ON, template: 'nest-next', vpsMemory: 4, vpsCpus: 2 }],
   ];
 
-  describe.each(stacks)('%s', (label, answers) => {
-    const project = `dd-ew-${answers.workers ? 'on' : 'off'}`;
+  describe.each(stacks)('%s', (label, project, answers) => {
+    const facts = TEMPLATE_FACTS[answers.template];
     let stack: RenderedStack;
     let dir: string;
     let sha: string;
@@ -163,14 +217,14 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
 
       succeed(compose(['up', '-d', '--wait', '--wait-timeout', '180']), 'up --wait');
       const ps = compose(['ps', '--format', 'json']).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Service: string; State: string; Health: string; Image: string });
-      const expected = stack.model.services.list.length;
+      const expected = stack.model.services.list.filter((s) => s.role !== 'job').length;
       expect(ps.length, JSON.stringify(ps)).toBeGreaterThan(2);
       for (const c of ps) {
         expect(c.State, c.Service).toBe('running');
         expect(c.Health, c.Service).toBe('healthy');
       }
-      // Everything but the one-off certbot runs, and every built image carries the deployed tag.
-      expect(new Set(ps.map((c) => c.Service)).size).toBe(expected - 1);
+      // Everything but the one-offs (certbot, the SPA publisher) runs, and every built image carries the deployed tag.
+      expect(new Set(ps.map((c) => c.Service)).size).toBe(expected);
       for (const c of ps.filter((c) => c.Image.startsWith(`${project}-`))) expect(c.Image, c.Service).toBe(`${project}-${c.Service}:${sha}`);
     }, LONG);
 
@@ -184,9 +238,9 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
       expect(home.exit, home.stderr).toBe(0);
       expect(home.status).toBe(200);
       expect(home.headers['content-type']).toMatch(/^text\/html/);
-      expect(home.body).toMatch(/<div id="root">/);
-      // The SPA's built script is served from /assets with a long cache lifetime.
-      const script = home.body.match(/src="(\/assets\/[^"]+\.js)"/)?.[1];
+      expect(home.body).toMatch(facts.homeMarker);
+      // The web app's hashed script is served with a long cache lifetime.
+      const script = home.body.match(facts.bundle)?.[1];
       expect(script, home.body).toBeDefined();
       const asset = probe(`${web}${script}`, ca);
       expect(asset.status).toBe(200);
@@ -196,9 +250,9 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
       expect(health.status, health.body).toBe(200);
       const ready = probe(`${api}/api/health/ready`, ca);
       expect(ready.status, ready.body).toBe(200);
-      const readiness = JSON.parse(ready.body) as { status: string; checks: Record<string, string> };
+      const readiness = JSON.parse(ready.body) as { status: string };
       expect(readiness.status).toBe('ok');
-      expect(readiness.checks).toEqual(stack.model.features.redis ? { postgres: 'ok', redis: 'ok' } : { postgres: 'ok' });
+      expect(facts.checks(readiness)).toEqual(stack.model.features.redis ? { postgres: 'ok', redis: 'ok' } : { postgres: 'ok' });
 
       // HTTP → HTTPS for every name (the ACME path excepted); www → the apex.
       for (const name of m.tls.names) {
@@ -222,13 +276,13 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
       }
       // An unknown name gets no site (default server).
       const unknown = probe('https://unknown.example.net/', { port: 443 });
-      expect(unknown.status === 200 && unknown.body.includes('<div id="root">')).toBe(false);
+      expect(unknown.status === 200 && facts.homeMarker.test(unknown.body)).toBe(false);
 
       // A note through the API, a job through the worker (express-worker with workers on).
       const note = probe(`${api}/api/notes`, { ...ca, method: 'POST', json: { title: 'deploy check', body: 'one two three four' } });
       expect(note.status, note.body).toBe(201);
       const noteId = (JSON.parse(note.body) as { id: number }).id;
-      if (m.features.workers) {
+      if (m.features.workers && facts.jobsApi) {
         const job = probe(`${api}/api/jobs`, { ...ca, method: 'POST', json: { noteId } });
         expect(job.status, job.body).toBe(202);
         const jobId = (JSON.parse(job.body) as { id: string }).id;
@@ -245,6 +299,13 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
       } else {
         expect(probe(`${api}/api/jobs`, { ...ca, method: 'POST', json: { noteId } }).status).toBe(404);
       }
+      if (m.answers.template === 'nest-next') {
+        // Two replicas each, as the model says, all in nginx's upstream files after the first deploy.
+        for (const service of ['api', 'web']) {
+          expect(compose(['ps', '-q', service]).stdout.trim().split('\n')).toHaveLength(m.services[service]!.replicas);
+          expect(m.services[service]!.replicas).toBe(2);
+        }
+      }
 
       // pgvector: nearest neighbour through the API.
       if (m.features.pgvector) {
@@ -252,11 +313,11 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
           const r = probe(`${api}/api/items`, { ...ca, method: 'POST', json: { label, embedding } });
           expect(r.status, r.body).toBe(201);
         }
-        const similar = probe(`${api}/api/similar`, { ...ca, method: 'POST', json: { embedding: [2, 2, 2], limit: 1 } });
+        const similar = probe(`${api}${facts.similarPath}`, { ...ca, method: 'POST', json: { embedding: [2, 2, 2], limit: 1 } });
         expect(similar.status, similar.body).toBe(200);
         expect((JSON.parse(similar.body) as { items: Array<{ label: string }> }).items.map((i) => i.label)).toEqual(['near']);
       } else {
-        expect(probe(`${api}/api/similar`, { ...ca, method: 'POST', json: { embedding: [2, 2, 2] } }).status).toBe(404);
+        expect(probe(`${api}${facts.similarPath}`, { ...ca, method: 'POST', json: { embedding: [2, 2, 2] } }).status).toBe(404);
       }
     }, 300_000);
 
@@ -280,5 +341,177 @@ describe.skipIf(!HAS_TOOLS)('express-worker deployed by its own scripts (real en
       expect(requests).toBeGreaterThan(20);
       expect(failures, 'requests failed during renewal').toEqual([]);
     }, 600_000);
+
+    // Steps 3-5: the operator commits on the server's checkout and runs the scripts, while a load
+    // generator sends web and API requests through the published 443 the whole time.
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=ops', '-c', 'user.email=ops@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+    /** Applies `edits` (path, from, to) to the checkout and commits them; returns the new SHA. */
+    const commit = (message: string, edits: Array<[string, string, string]>): string => {
+      for (const [path, from, to] of edits) {
+        const file = join(dir, path);
+        const text = readFileSync(file, 'utf8');
+        expect(text, `${path} holds ${from}`).toContain(from);
+        writeFileSync(file, text.replace(from, to));
+      }
+      git('commit', '-q', '-am', message);
+      return git('rev-parse', 'HEAD');
+    };
+    const loadUrls = () => [`https://${stack.model.domain.apex}/`, `https://${stack.model.domain.api}/api/health`, `https://${stack.model.domain.api}/api/health/ready`,
+      ...(stack.model.features.spa ? [`https://${stack.model.domain.apex}/config.json`] : [])];
+    const report = (what: string, load: LoadResult, steady: LoadResult | undefined, ms: number) => {
+      const p = (r: LoadResult, q: number) => percentile(r.latencies, q).toFixed(1);
+      console.log(`${label}: ${what} in ${(ms / 1000).toFixed(1)} s: ${load.requests} requests, ${load.failures.length} failed; p50 ${p(load, 50)} ms, p99 ${p(load, 99)} ms` +
+        (steady ? ` (steady state: p50 ${p(steady, 50)} ms, p99 ${p(steady, 99)} ms)` : ''));
+    };
+    /** Runs `script args` under load; returns the script's result and the load's. */
+    const underLoad = async (script: string, args: string[], forbid?: RegExp) => {
+      // 4 loops, one request per 250 ms each: 16 requests/s, about 8/s to the API (its limit is 20/s per address).
+      const load = startLoad(loadUrls(), issuedRoot, { maxMs: 600_000, concurrency: 4, intervalMs: 250, forbid });
+      const started = Date.now();
+      const result = await runAsync('bash', [script, ...args], { cwd: dir, env: dockerEnv({ COMPOSE_FILE: undefined, COMPOSE_PROJECT_NAME: undefined, BUILDKIT_PROGRESS: 'plain' }), timeoutMs: 600_000 });
+      const ms = Date.now() - started;
+      // A few more seconds of load after the script returns: the last swap's reload has settled.
+      await new Promise((r) => setTimeout(r, 3_000));
+      return { result, load: await load.stop(), ms };
+    };
+    let steady: LoadResult | undefined;
+    let second: string;
+
+    it('steady state: the same load with no deploy running (the latency baseline)', async () => {
+      const load = startLoad(loadUrls(), issuedRoot, { maxMs: 60_000, concurrency: 4, intervalMs: 250 });
+      await new Promise((r) => setTimeout(r, 15_000));
+      steady = await load.stop();
+      report('steady state (15 s)', steady, undefined, 15_000);
+      expect(steady.requests).toBeGreaterThan(100);
+      expect(steady.failures).toEqual([]);
+    }, 120_000);
+
+    it('step 3: scripts/deploy.sh <new sha> under load: zero failed requests, the new version serves at the end', async () => {
+      second = commit('release two', [
+        [facts.health.file, facts.health.ok, facts.health.two],
+        [facts.web.file, facts.web.from, facts.web.to],
+      ]);
+      const before = compose(['ps', '-q', 'api']).stdout.trim().split('\n').filter(Boolean);
+      const nginxBefore = compose(['ps', '-q', 'nginx']).stdout.trim();
+      const { result, load, ms } = await underLoad('scripts/deploy.sh', [second]);
+      report('redeploy under load', load, steady, ms);
+      expect(result.status, `${label}: scripts/deploy.sh ${second}\n${result.stdout}${result.stderr}`).toBe(0);
+      expect(load.requests).toBeGreaterThan(50);
+      expect(load.failures, 'requests failed during the redeploy').toEqual([]);
+      // The new version answers; the api containers are new ones, nginx is the same container.
+      expect(JSON.parse(probe(`https://${stack.model.domain.api}/api/health`, { cacert: issuedRoot }).body)).toEqual({ status: 'ok', release: 'two' });
+      expect(probe(`https://${stack.model.domain.apex}/`, { cacert: issuedRoot }).body).toContain(facts.web.marker);
+      const after = compose(['ps', '-q', 'api']).stdout.trim().split('\n').filter(Boolean);
+      expect(after.length).toBe(before.length);
+      for (const id of after) expect(before).not.toContain(id);
+      expect(compose(['ps', '-q', 'nginx']).stdout.trim(), 'nginx was not replaced').toBe(nginxBefore);
+      expect(readFileSync(join(dir, '.deploy/current-tag'), 'utf8').trim()).toBe(second);
+      expect(readFileSync(join(dir, '.deploy/previous-tag'), 'utf8').trim()).toBe(sha);
+      // The upstream file names the running api containers, and only those.
+      const names = after.map((id) => run('docker', ['inspect', '--format', '{{.Name}}', id]).stdout.trim().replace(/^\//, ''));
+      const upstream = readFileSync(join(dir, '.deploy/nginx/api.upstream'), 'utf8');
+      const port = stack.model.services.api.port;
+      expect(upstream.match(/^server .*$/gm)).toEqual([...names.map((n) => `server ${n}:${port} resolve;`), `server api:${port} resolve backup;`]);
+    }, 900_000);
+
+    it('step 4: a release whose readiness fails: deploy.sh exits non-zero, no request reaches it, the running version keeps serving', async () => {
+      const broken = commit('broken release', [
+        [facts.health.file, facts.health.two, facts.health.broken],
+        [facts.health.file, ...facts.breakReadiness],
+      ]);
+      const { result, load, ms } = await underLoad('scripts/deploy.sh', ['--timeout', '60', broken], /"release":"broken"/);
+      report('broken release under load', load, steady, ms);
+      expect(result.status, `${result.stdout}${result.stderr}`).not.toBe(0);
+      expect(`${result.stdout}${result.stderr}`).toMatch(/api: new container\(s\) not ready/);
+      expect(`${result.stdout}${result.stderr}`).toContain(`${second} is running again`);
+      expect(load.requests).toBeGreaterThan(20);
+      expect(load.failures, 'requests failed or reached the broken release').toEqual([]);
+      expect(JSON.parse(probe(`https://${stack.model.domain.api}/api/health`, { cacert: issuedRoot }).body)).toEqual({ status: 'ok', release: 'two' });
+      expect(readFileSync(join(dir, '.deploy/current-tag'), 'utf8').trim()).toBe(second);
+      // No container of the broken image is left.
+      expect(run('docker', ['ps', '-a', '-q', '--filter', `ancestor=${project}-api:${broken}`]).stdout.trim()).toBe('');
+    }, 900_000);
+
+    it('step 5: scripts/rollback.sh under load: zero failed requests, the previous version serves again', async () => {
+      const { result, load, ms } = await underLoad('scripts/rollback.sh', []);
+      report('rollback under load', load, steady, ms);
+      expect(result.status, `${label}: scripts/rollback.sh\n${result.stdout}${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain(`${second} -> ${sha}`);
+      expect(load.requests).toBeGreaterThan(50);
+      expect(load.failures, 'requests failed during the rollback').toEqual([]);
+      expect(JSON.parse(probe(`https://${stack.model.domain.api}/api/health`, { cacert: issuedRoot }).body)).toEqual({ status: 'ok' });
+      expect(probe(`https://${stack.model.domain.apex}/`, { cacert: issuedRoot }).body).not.toContain(facts.web.marker);
+      expect(readFileSync(join(dir, '.deploy/current-tag'), 'utf8').trim()).toBe(sha);
+      expect(git('rev-parse', 'HEAD')).toBe(sha);
+    }, 900_000);
+
+    // Step 6: the data survives what an operator does to it, in the containers.
+    const psql = (sql: string) => succeed(compose(['exec', '-T', 'postgres', 'sh', '-c', 'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -At -c "$1"', 'sh', sql]), `psql ${sql}`);
+    const tables = () => ['notes', ...(stack.model.features.pgvector ? ['items'] : [])];
+    const snapshot = () => Object.fromEntries(tables().map((t) => [t, psql(`SELECT row_to_json(r)::text FROM (SELECT * FROM ${t} ORDER BY id) r`)]));
+
+    it('step 6: scripts/backup.sh, rows changed, scripts/restore.sh --yes: exactly the dumped rows, served by the api', () => {
+      const api = `https://${stack.model.domain.api}`;
+      const ca = { cacert: issuedRoot };
+      for (const title of ['kept one', 'kept two']) {
+        const r = probe(`${api}/api/notes`, { ...ca, method: 'POST', json: { title, body: 'before the backup' } });
+        expect(r.status, r.body).toBe(201);
+      }
+      const before = snapshot();
+      expect(before.notes!.split('\n').length).toBeGreaterThanOrEqual(3);
+
+      const started = Date.now();
+      succeed(sh('bash', ['scripts/backup.sh', '--no-prune'], { PGHOST: undefined }), 'scripts/backup.sh');
+      console.log(`${label}: backup.sh in ${seconds(started)} s`);
+      const firstId = Number(psql('SELECT min(id) FROM notes'));
+      psql(`UPDATE notes SET title = 'changed after the backup' WHERE id = ${firstId}`);
+      psql(`DELETE FROM notes WHERE title = 'kept two'`);
+      const added = probe(`${api}/api/notes`, { ...ca, method: 'POST', json: { title: 'added after the backup', body: 'gone after the restore' } });
+      expect(added.status).toBe(201);
+      expect(snapshot()).not.toEqual(before);
+
+      const restoreAt = Date.now();
+      const restored = sh('bash', ['scripts/restore.sh', '--yes'], { PGHOST: undefined });
+      succeed(restored, 'scripts/restore.sh --yes');
+      console.log(`${label}: restore.sh (safety dump, stop clients, restore, start) in ${seconds(restoreAt)} s`);
+      expect(snapshot()).toEqual(before);
+      // The api serves the restored rows once it is back (restore.sh starts it again).
+      const addedId = (JSON.parse(added.body) as { id: number }).id;
+      const ready = () => probe(`${api}/api/health/ready`, ca).status === 200 || undefined;
+      return waitFor('the api after the restore', 60_000, ready).then(() => {
+        expect(JSON.parse(probe(`${api}/api/notes/${firstId}`, ca).body)).toMatchObject({ id: firstId, title: 'deploy check' });
+        expect(probe(`${api}/api/notes/${addedId}`, ca).status).toBe(404);
+      });
+    }, 600_000);
+
+    it('step 6: `down` then `up --wait` on the same volumes keeps the data, and nginx finds the new containers', async () => {
+      const before = snapshot();
+      succeed(compose(['down', '--timeout', '20'], 300_000), 'down');
+      expect(run('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`]).stdout.trim()).toBe('');
+      succeed(compose(['up', '-d', '--wait', '--wait-timeout', '180'], 300_000), 'up --wait');
+      expect(snapshot()).toEqual(before);
+      const api = `https://${stack.model.domain.api}`;
+      // New containers under new names: the upstream file's fallback (the service name) reaches them,
+      // and nginx-live.sh sync names them again.
+      await waitFor('the api through nginx after up', 30_000, () => probe(`${api}/api/health/ready`, { cacert: issuedRoot }).status === 200 || undefined);
+      succeed(sh('bash', ['scripts/nginx-live.sh', 'sync']), 'nginx-live.sh sync');
+      succeed(sh('bash', ['scripts/nginx-live.sh', 'reload']), 'nginx-live.sh reload');
+      const names = compose(['ps', '--format', '{{.Name}}', 'api']).stdout.trim().split('\n');
+      expect(readFileSync(join(dir, '.deploy/nginx/api.upstream'), 'utf8')).toContain(`server ${names[0]}:${stack.model.services.api.port} resolve;`);
+      expect(probe(`${api}/api/health/ready`, { cacert: issuedRoot }).status).toBe(200);
+      expect(probe(`https://${stack.model.domain.apex}/`, { cacert: issuedRoot }).body).toMatch(facts.homeMarker);
+    }, 600_000);
+
+    it('step 6: every running container\'s cgroup memory limit is the stack model\'s', () => {
+      const ps = compose(['ps', '--format', 'json']).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ID: string; Service: string });
+      expect(ps.length).toBeGreaterThan(2);
+      for (const c of ps) {
+        const expected = stack.model.services[c.Service]!.memoryMiB * 1024 * 1024;
+        expect(Number(run('docker', ['inspect', '--format', '{{.HostConfig.Memory}}', c.ID]).stdout.trim()), c.Service).toBe(expected);
+        // What the kernel enforces, read inside the container (cgroup v2, else v1).
+        const limit = run('docker', ['exec', c.ID, 'sh', '-c', 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes']).stdout.trim();
+        expect(Number(limit), `${c.Service}: cgroup memory limit`).toBe(expected);
+      }
+    }, 120_000);
   });
 });

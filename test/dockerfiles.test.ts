@@ -5,7 +5,8 @@
 // BuildKit's reading of each file: no warning, no `# syntax=` directive (it makes every build pull
 // docker/dockerfile from Docker Hub), every stage FROM a pinned image of src/versions.ts or an
 // earlier stage, the final stage FROM the service's image, a non-root USER, the model's
-// healthcheck, CMD/ENTRYPOINT in exec form.
+// healthcheck (`HEALTHCHECK NONE` for a one-off job), CMD/ENTRYPOINT in exec form. nginx has no
+// Dockerfile: compose runs the pinned image as is, with the generated nginx/ folder mounted.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Service, StackModel } from '../src/stack/model.js';
 import { IMAGES } from '../src/versions.js';
+import { composeService, spaImage } from './support/boot/nginx-layout.js';
 import { everyAnswerSet, inCI, writeStack, type RenderedStack } from './support/stack.js';
 
 /**
@@ -89,13 +91,36 @@ describe.each(SETS)('Dockerfiles: %s', (_name, overrides) => {
   });
   afterAll(() => stack?.cleanup());
 
-  it('the generated Dockerfiles are exactly those of the built services: apps/*, nginx, backup', () => {
+  it('the generated Dockerfiles are exactly those of the built services: apps/*, backup (nginx runs its image as is)', () => {
+    const m = stack.model;
     const generated = stack.plan.files.map((f) => f.path).filter((path) => /(^|\/)Dockerfile$/.test(path)).sort();
     expect(generated).toEqual([...files.keys()].sort());
-    for (const path of generated) expect(path).toMatch(/^(apps\/[\w-]+|nginx|backup)\/Dockerfile$/);
-    expect(generated).toContain('nginx/Dockerfile');
+    for (const path of generated) expect(path).toMatch(/^(apps\/[\w-]+|backup)\/Dockerfile$/);
     expect(generated).toContain('backup/Dockerfile');
     for (const path of generated) expect(existsSync(join(stack.dir, path)), path).toBe(true);
+    // No image is built from the repository root: no root .dockerignore either.
+    expect(stack.plan.files.map((f) => f.path)).not.toContain('.dockerignore');
+    for (const s of m.services.list.filter((x) => x.buildContext !== undefined)) expect(s.buildContext, s.name).not.toBe('.');
+
+    // nginx: the pinned image, unchanged, no build (its config is the mounted nginx/ folder).
+    expect(generated).not.toContain('nginx/Dockerfile');
+    expect(m.services.nginx.buildContext).toBeUndefined();
+    expect(m.services.nginx.image).toBe(IMAGES.nginx);
+    for (const file of [m.compose.base, m.compose.prod]) {
+      const nginx = composeService(stack.dir, m.services.nginx.name, [file]);
+      expect(nginx.build, `${file}: nginx has no build`).toBe(false);
+      if (file === m.compose.base) expect(nginx.image, file).toBe(IMAGES.nginx);
+      else expect(nginx.image, `${file} keeps the base file's image`).toBeUndefined();
+    }
+
+    // The SPA (express-worker, fastapi-oracle) is its own image: apps/web/Dockerfile, service spa.
+    if (m.features.spa) {
+      expect(files.get('apps/web/Dockerfile')?.map((s) => s.name)).toEqual([m.services.spa.name]);
+      expect(m.services.spa.role).toBe('job');
+      expect(m.services.spa.healthcheck).toEqual(['NONE']);
+    } else {
+      expect(m.services.spa).toBeUndefined();
+    }
   });
 
   it('dockerfile-utils: no errors', () => {
@@ -139,18 +164,36 @@ describe.each(SETS)('Dockerfiles: %s', (_name, overrides) => {
       expect(ROOT_USERS.has(user), `${path}: USER ${users.at(-1)}`).toBe(false);
 
       // Exactly one HEALTHCHECK, the model's (compose.yaml repeats it; `docker run` gets it from here).
+      // A one-off job (['NONE']) turns off whatever check its base image has: `HEALTHCHECK NONE`.
       const checks = final.commands.filter((c) => c.type === 'HealthCheckCommand');
       expect(checks, `${path}: HEALTHCHECK`).toHaveLength(1);
       const health = checks[0].value.Health as { Test: string[]; Retries: number; Interval: number };
       expect(health.Test, `${path}: HEALTHCHECK`).toEqual(owner.healthcheck);
-      expect(health.Retries, path).toBeGreaterThan(0);
-      expect(health.Interval, path).toBeGreaterThan(0);
+      if (owner.healthcheck[0] === 'NONE') {
+        expect(owner.role, `${path}: no healthcheck for a long-running service`).toBe('job');
+        expect(readFileSync(join(stack.dir, path), 'utf8'), path).toMatch(/^HEALTHCHECK NONE$/m);
+      } else {
+        expect(health.Retries, path).toBeGreaterThan(0);
+        expect(health.Interval, path).toBeGreaterThan(0);
+      }
 
       // CMD and ENTRYPOINT in exec form (signals reach the process; BuildKit's JSONArgsRecommended).
-      // nginx keeps its base image's CMD.
+      // Every built image says what it runs (none keeps a base image's command).
       const start = final.commands.filter((c) => c.type === 'CmdCommand' || c.type === 'EntrypointCommand');
-      if (owner.name !== m.services.nginx.name) expect(start.length, `${path}: CMD/ENTRYPOINT`).toBeGreaterThan(0);
+      expect(start.length, `${path}: CMD/ENTRYPOINT`).toBeGreaterThan(0);
       for (const c of start) expect(c.value.PrependShell, `${path}: ${c.instruction} in shell form (line ${c.line})`).toBe(false);
+
+      // spa: its ENTRYPOINT runs the publish script the final stage copies in, on its build.
+      if (m.features.spa && owner.name === m.services.spa.name) {
+        const entrypoint = final.commands.filter((c) => c.type === 'EntrypointCommand');
+        expect(entrypoint, `${path}: ENTRYPOINT`).toHaveLength(1);
+        const image = spaImage(stack.dir, m);
+        expect(entrypoint[0].value.CmdLine, path).toEqual(image.entrypoint);
+        expect(image.script).toBe(join(stack.dir, 'apps/web/publish-release.sh'));
+        expect(existsSync(image.script), image.script).toBe(true);
+        expect(image.dist).toBe(join(stack.dir, 'apps/web/dist'));
+        expect(image.user).toEqual({ uid: m.nginx.uid, gid: m.nginx.gid });
+      }
     }
     expect(reports.map((r) => r.file)).toHaveLength(files.size);
     expect(m.services.list.filter((s) => s.buildContext !== undefined).every((s) => files.has(dockerfileOf(s)))).toBe(true);

@@ -70,10 +70,11 @@ describe('memory allocation', () => {
 describe('services', () => {
   it('follows the toggles', () => {
     const names = (m: ReturnType<typeof model>) => m.services.list.map((s) => s.name);
-    expect(names(model())).toEqual(['api', 'worker', 'postgres', 'redis', 'nginx', 'certbot', 'backup']);
-    expect(names(model({ workers: false, redis: false }))).toEqual(['api', 'postgres', 'nginx', 'certbot', 'backup']);
+    // spa: the SPA stacks' web build as a one-off image (nest-next's web is a server of its own).
+    expect(names(model())).toEqual(['api', 'worker', 'spa', 'postgres', 'redis', 'nginx', 'certbot', 'backup']);
+    expect(names(model({ workers: false, redis: false }))).toEqual(['api', 'spa', 'postgres', 'nginx', 'certbot', 'backup']);
     expect(names(model({ template: 'nest-next' }))).toEqual(['api', 'web', 'worker', 'postgres', 'redis', 'nginx', 'certbot', 'backup']);
-    expect(names(model({ template: 'fastapi-oracle', workers: false }))).toEqual(['api', 'oracle', 'postgres', 'redis', 'nginx', 'certbot', 'backup']);
+    expect(names(model({ template: 'fastapi-oracle', workers: false }))).toEqual(['api', 'oracle', 'spa', 'postgres', 'redis', 'nginx', 'certbot', 'backup']);
   });
 
   it('uses the pgvector image only with pgvector, and pinned tags everywhere', () => {

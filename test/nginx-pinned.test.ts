@@ -1,20 +1,23 @@
 // The generated nginx config parsed by the nginx release it is written for (src/versions.ts
 // NGINX_TARGET_VERSION, the nginx image's tag): Debian sid's nginx 1.30 package, in a sid root made
 // by .ci/install-sid-nginx.sh (the binary needs sid's glibc). test/nginx.test.ts covers 1.26 with
-// `resolve` stripped; here `nginx -t` reads the EXACT files the generator writes, no edits.
+// `resolve` stripped; here `nginx -T` reads the EXACT files the generator writes, no edits.
 //
 // Each check lays the files out as the production container sees them, read from the generated
-// files themselves: the final stage of nginx/Dockerfile (base /etc/nginx of the image, `RUN rm -f`,
-// `COPY` sources and targets, `USER`) and the nginx service of compose.yaml + compose.prod.yaml
-// (volumes, tmpfs, read_only). In a private mount + network namespace: an overlay on the sid root
-// (the cached root is never written), the image's /etc/nginx in place of the package's, the volumes
-// bound where compose mounts them (a self-signed certificate in the letsencrypt volume, laid out and
-// owned as scripts/certbot-init.sh leaves it), /etc/hosts naming the compose services, the root
-// read-only, then `nginx -t` as the image's user (uid 101) inside a chroot. Needs root.
+// files themselves: compose runs the pinned image unchanged, so the container is the image's own
+// files (its /etc/nginx, default.conf and log symlinks) with the nginx service of compose.yaml +
+// compose.prod.yaml on top (volumes, tmpfs, sysctls, read_only, user). Its volumes are mounted where
+// compose mounts them: the stack's nginx/ folder (hiding the image's /etc/nginx), the live folder
+// as the generated scripts/nginx-live.sh writes it (`init`, then `web <tag>` for an SPA), the web
+// volume with a stand-in build published by the generated apps/web/publish-release.sh, and a
+// self-signed certificate in the letsencrypt volume, laid out and owned as scripts/certbot-init.sh
+// leaves it. In a private mount + network namespace: an overlay on the sid root (the cached root is
+// never written), /etc/hosts naming the compose services, the root read-only, then `nginx -T` as
+// compose's user (uid 101) inside a chroot; its dump shows which files nginx read. Needs root.
 //
 // SID_NGINX_ROOT: the sid root (default /var/cache/create-vps-stack/sid-nginx-root).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +25,7 @@ import { describe, expect, it } from 'vitest';
 import { ANSWER_OPTIONS, type Answers } from '../src/options.js';
 import { buildStackModel } from '../src/stack/model.js';
 import { IMAGES, NGINX_TARGET_VERSION } from '../src/versions.js';
+import { composeService, numericUser, publishRelease, readTree, runNginxLive, type ComposeServiceSpec, type Mount } from './support/boot/nginx-layout.js';
 import { BASE_ANSWERS, inCI, stackMatrix, STACK_TEMPLATES, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -67,102 +71,9 @@ function answerSets(): Array<[string, Partial<Answers>]> {
   return sets;
 }
 
-// --- the image, read from the generated Dockerfile and compose files ------------------------------
+// --- the container, read from the generated compose files ----------------------------------------
 
-interface Step { kind: 'rm' | 'copy'; paths: string[]; from?: string; dest?: string }
-interface ImageSpec { steps: Step[]; user: string }
-interface Mount { source: string; target: string; readOnly: boolean; named: boolean }
-interface ServiceSpec { mounts: Mount[]; tmpfs: Array<{ target: string; options: string }>; sysctls: Array<[string, string]>; readOnly: boolean }
-
-/** The final stage of a Dockerfile: `RUN rm -f`, `COPY` and `USER`; any other RUN is refused. */
-function parseDockerfile(text: string): ImageSpec {
-  const instructions = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const stage = instructions.slice(instructions.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true) + 1);
-  const spec: ImageSpec = { steps: [], user: '' };
-  for (const line of stage) {
-    const [instruction, ...words] = line.split(/\s+/);
-    switch (instruction.toUpperCase()) {
-      case 'RUN': {
-        if (words[0] !== 'rm' || !words[1]?.startsWith('-')) throw new Error(`unsupported in the nginx stage: ${line}`);
-        spec.steps.push({ kind: 'rm', paths: words.slice(2) });
-        break;
-      }
-      case 'COPY': {
-        const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
-        const args = words.filter((w) => !w.startsWith('--'));
-        const dest = args.pop()!;
-        if (!dest.startsWith('/')) throw new Error(`relative COPY target: ${line}`);
-        spec.steps.push({ kind: 'copy', paths: args, from, dest });
-        break;
-      }
-      case 'USER': spec.user = words[0]; break;
-      case 'WORKDIR': case 'ADD': throw new Error(`unsupported in the nginx stage: ${line}`);
-      default: break; // EXPOSE, HEALTHCHECK, ENV, LABEL: nothing on disk
-    }
-  }
-  return spec;
-}
-
-/** One service's block of a compose file (block-style YAML as the generator writes it). */
-function serviceBlock(text: string, service: string): string[] {
-  const lines = text.split('\n');
-  const servicesAt = lines.indexOf('services:');
-  const start = lines.findIndex((l, i) => i > servicesAt && l === `  ${service}:`);
-  if (servicesAt < 0 || start < 0) return [];
-  let end = start + 1;
-  while (end < lines.length && !/^ {0,2}[^\s#]/.test(lines[end])) end++;
-  return lines.slice(start + 1, end);
-}
-
-/** Items of a `    key:` list (or a scalar `    key: value`) in a service block. */
-function serviceList(block: string[], key: string): string[] {
-  const at = block.findIndex((l) => new RegExp(`^    ${key}:(\\s|$)`).test(l));
-  if (at < 0) return [];
-  const inline = block[at].slice(block[at].indexOf(':') + 1).trim();
-  if (inline && !inline.startsWith('#')) return [unquote(inline)];
-  const items: string[] = [];
-  for (const line of block.slice(at + 1)) {
-    if (/^\s*#/.test(line) || !line.trim()) continue;
-    const item = /^ {6}- (.+)$/.exec(line);
-    if (!item) break;
-    items.push(unquote(item[1].replace(/\s+#.*$/, '')));
-  }
-  return items;
-}
-const unquote = (s: string) => s.trim().replace(/^(['"])(.*)\1$/, '$2');
-
-/** The nginx service of the production pair, compose.yaml + compose.prod.yaml (a later mount of a target wins). */
-function parseService(dir: string, service: string): ServiceSpec {
-  const mounts = new Map<string, Mount>();
-  const tmpfs: ServiceSpec['tmpfs'] = [];
-  const sysctls = new Map<string, string>();
-  let readOnly = false;
-  for (const file of ['compose.yaml', 'compose.prod.yaml']) {
-    if (!existsSync(join(dir, file))) continue;
-    const block = serviceBlock(readFileSync(join(dir, file), 'utf8'), service);
-    for (const volume of serviceList(block, 'volumes')) {
-      const [source, target, mode = 'rw'] = volume.split(':');
-      const named = !/^[./~]/.test(source);
-      mounts.set(target, { source: named ? source : join(dir, source), target, readOnly: mode.split(',').includes('ro'), named });
-    }
-    for (const entry of serviceList(block, 'tmpfs')) {
-      const [target, options = ''] = entry.split(':');
-      tmpfs.push({ target, options });
-    }
-    const at = block.findIndex((l) => /^ {4}sysctls:\s*$/.test(l));
-    for (const line of at < 0 ? [] : block.slice(at + 1)) {
-      if (/^\s*#/.test(line)) continue;
-      const entry = /^ {6}(?:- )?([\w.]+)\s*[:=]\s*['"]?([^'"\s#]+)/.exec(line);
-      if (!entry) break;
-      sysctls.set(entry[1], entry[2]);
-    }
-    const ro = block.find((l) => /^ {4}read_only:/.test(l));
-    if (ro) readOnly = /:\s*true\b/.test(ro);
-  }
-  return { mounts: [...mounts.values()], tmpfs, sysctls: [...sysctls], readOnly };
-}
-
-// The official image's conf.d/default.conf (nginx/Dockerfile must remove it), in short.
+// The official image's conf.d/default.conf, in short: it is under the ./nginx mount, never read.
 const IMAGE_DEFAULT_CONF = `server {
     listen       80;
     listen  [::]:80;
@@ -181,10 +92,11 @@ function put(tree: string, absolute: string, content: string | Buffer): void {
 }
 
 /**
- * The nginx image's files as the Dockerfile leaves them, in `tree`: the base image's /etc/nginx
- * (the package's mime.types and *_params, default.conf), its log symlinks, then each step.
+ * The nginx image's own files in `tree`, as the image has them (compose runs it unchanged): its
+ * /etc/nginx (the package's nginx.conf, mime.types and *_params, default.conf), which the compose
+ * mount of ./nginx hides, its default page and its log symlinks.
  */
-function buildImage(tree: string, stackDir: string, image: ImageSpec): void {
+function buildImage(tree: string): void {
   for (const file of ['mime.types', 'fastcgi.conf', 'fastcgi_params', 'scgi_params', 'uwsgi_params', 'nginx.conf']) {
     put(tree, `/etc/nginx/${file}`, readFileSync(join(SID_ROOT, 'etc/nginx', file)));
   }
@@ -194,32 +106,17 @@ function buildImage(tree: string, stackDir: string, image: ImageSpec): void {
   symlinkSync('/dev/stdout', join(tree, 'var/log/nginx/access.log'));
   symlinkSync('/dev/stderr', join(tree, 'var/log/nginx/error.log'));
   mkdirSync(join(tree, 'var/cache/nginx'), { recursive: true });
-  for (const step of image.steps) {
-    if (step.kind === 'rm') {
-      for (const path of step.paths) rmSync(join(tree, path), { force: true });
-      continue;
-    }
-    const dest = step.dest!;
-    if (step.from) {
-      // Another stage's output (the SPA build): a stand-in page where the image has the build.
-      put(tree, posix.join(dest, 'index.html'), '<!doctype html><title>SPA</title>\n');
-      continue;
-    }
-    for (const source of step.paths) {
-      const from = join(stackDir, source);
-      if (!existsSync(from)) throw new Error(`COPY ${source}: not in the generated stack`);
-      if (statSync(from).isDirectory()) {
-        mkdirSync(join(tree, dest), { recursive: true });
-        cpSync(from, join(tree, dest), { recursive: true });
-      } else {
-        const target = dest.endsWith('/') ? posix.join(dest, posix.basename(source)) : dest;
-        mkdirSync(dirname(join(tree, target)), { recursive: true });
-        copyFileSync(from, join(tree, target));
-      }
-    }
-  }
 }
 
+/** A stand-in Vite build: index.html naming one hashed bundle in assets/. */
+const STAND_IN_ASSET = 'assets/index-0a1b2c3d.js';
+function standInDist(dir: string): string {
+  put(dir, '/index.html', `<!doctype html><div id="root"></div><script type="module" src="/${STAND_IN_ASSET}"></script>\n`);
+  put(dir, `/${STAND_IN_ASSET}`, 'console.log("spa")\n');
+  chmodSync(dir, 0o755);
+  return dir;
+}
+const RELEASE = 'pinned-test';
 /**
  * The letsencrypt volume as scripts/certbot-init.sh leaves it: archive/<name>/{fullchain,privkey}1.pem,
  * live/<name>/*.pem relative symlinks, live/ and archive/ 0750 and the key 0640, group = nginx's gid.
@@ -249,29 +146,60 @@ function letsencryptVolume(volume: string, mountTarget: string, stack: RenderedS
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 interface PinnedOptions {
-  /** Changes to the image tree (a directory standing for the container's /) after the Dockerfile steps: negative controls. */
-  edit?: (tree: string) => void;
   /** Service names in /etc/hosts (default: every service nginx proxies to). */
   hosts?: string[];
   /** Mode of the private key in the letsencrypt volume (default 0640, as certbot-init.sh sets it). */
   keyMode?: number;
+  /**
+   * 'deployed' (default): an SPA release published into the web volume by publish-release.sh and
+   * named by `nginx-live.sh web`, as after a deploy. 'first-start': only `nginx-live.sh init`, as
+   * scripts/certbot-init.sh starts nginx before any deploy.
+   */
+  state?: 'deployed' | 'first-start';
 }
 
-/** `nginx -t` by the sid root's nginx on the stack's files, laid out as in its production nginx container. */
-function pinnedNginxTest(stack: RenderedStack, options: PinnedOptions = {}): SpawnSyncReturns<string> & { layout: { image: ImageSpec; service: ServiceSpec } } {
+interface PinnedResult extends SpawnSyncReturns<string> {
+  /** nginx -t's messages (stdout and stderr of `nginx -T` without the dump). */
+  messages: string;
+  /** The files nginx read, as `nginx -T` dumps them: path in the container → content. */
+  read: Map<string, string>;
+  /** Files nginx would serve, checked as its user in the container: path → readable. */
+  serves: Map<string, boolean>;
+  service: ComposeServiceSpec;
+  /** The live files scripts/nginx-live.sh wrote (mounted, not copied). */
+  live: Map<string, Buffer>;
+}
+
+/** `nginx -T`'s dump: `# configuration file <path>:` then the file, for each file read. */
+function parseDump(text: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const parts = text.split(/^# configuration file (\S+):\n/m);
+  for (let i = 1; i < parts.length; i += 2) files.set(parts[i], parts[i + 1].replace(/\n$/, ''));
+  return files;
+}
+
+/**
+ * `nginx -T` by the sid root's nginx on the stack's files, laid out as in its production nginx
+ * container: the image's own files, then every volume of the compose nginx service mounted where
+ * compose mounts it (the stack's nginx/ folder, its live folder as scripts/nginx-live.sh writes it,
+ * the web volume, the letsencrypt volume), its tmpfs, sysctls, read-only root and user.
+ */
+function pinnedNginxTest(stack: RenderedStack, options: PinnedOptions = {}): PinnedResult {
   const m = stack.model;
-  const image = parseDockerfile(readFileSync(join(stack.dir, m.services.nginx.dockerfile!), 'utf8'));
-  const service = parseService(stack.dir, m.services.nginx.name);
-  const [uid, gid = uid] = image.user.split(':');
-  if (!/^\d+$/.test(uid) || !/^\d+$/.test(gid)) throw new Error(`nginx/Dockerfile: USER ${image.user} is not numeric uid:gid`);
+  const service = composeService(stack.dir, m.services.nginx.name);
+  const { uid, gid } = numericUser(service.user, 'compose.yaml nginx');
 
   const work = mkdtempSync(join(tmpdir(), 'cvs-nginx-pinned-'));
   try {
     for (const d of ['image', 'volumes', 'ovl', 'merged']) mkdirSync(join(work, d));
     chmodSync(work, 0o755);
     const tree = join(work, 'image');
-    buildImage(tree, stack.dir, image);
-    options.edit?.(tree);
+    buildImage(tree);
+
+    // What scripts/certbot-init.sh and deploy.sh do before nginx reads the live folder.
+    const deployed = (options.state ?? 'deployed') === 'deployed' && m.features.spa;
+    rmSync(join(stack.dir, m.ops.liveDir), { recursive: true, force: true });
+    const live = runNginxLive(stack.dir, m, ['init'], ...(deployed ? [['web', RELEASE]] : []));
 
     const binds: Mount[] = [];
     for (const mount of service.mounts) {
@@ -279,10 +207,13 @@ function pinnedNginxTest(stack: RenderedStack, options: PinnedOptions = {}): Spa
       const volume = join(work, 'volumes', mount.source);
       mkdirSync(volume, { recursive: true });
       if (m.paths.certificate.startsWith(`${mount.target}/`)) letsencryptVolume(volume, mount.target, stack, options.keyMode);
+      if (deployed && mount.source === m.volumes.web) publishRelease(stack.dir, m, { dist: standInDist(join(work, 'dist')), volume, tag: RELEASE });
       binds.push({ ...mount, source: volume });
     }
     const hosts = options.hosts ?? m.nginx.backends.list.map((b) => b.service);
     writeFileSync(join(work, 'hosts'), `127.0.0.1 localhost ${hosts.join(' ')}\n::1 localhost ip6-localhost\n`);
+    // The SPA files nginx serves after a deploy: the release's index.html and a bundle in the shared assets.
+    const serves = deployed ? [posix.join(m.nginx.web.releases, RELEASE, 'index.html'), posix.join(m.nginx.web.dir, STAND_IN_ASSET)] : [];
 
     const script = [
       'set -eu',
@@ -309,23 +240,65 @@ function pinnedNginxTest(stack: RenderedStack, options: PinnedOptions = {}): Spa
         return `echo ${q(value)} >/proc/sys/${key.replaceAll('.', '/')}`;
       }),
       'mount --bind "$W/hosts" "$M/etc/hosts"',
-      // stdout/stderr into a file: the config logs to /dev/stdout, which cannot be reopened when it is a socket.
-      `chroot --userspec=${uid}:${gid} "$M" /bin/sh -c 'cd / && s=0 && /usr/sbin/nginx -t -p /etc/nginx/ >/tmp/nginx-t.out 2>&1 || s=$?; cat /tmp/nginx-t.out; exit $s'`,
+      // -T: the test, then every file read (the dump, on stdout, kept apart from the messages). Into
+      // files: the config logs to /dev/stdout, which cannot be reopened when it is a socket.
+      `chroot --userspec=${uid}:${gid} "$M" /bin/sh -c ${q([
+        'cd / && s=0 && /usr/sbin/nginx -T -p /etc/nginx/ >/tmp/nginx-dump.out 2>/tmp/nginx-t.out || s=$?',
+        'cat /tmp/nginx-t.out',
+        ...serves.map((f) => `if [ -r ${q(f)} ]; then echo "@@@ serves ${f} yes"; else echo "@@@ serves ${f} no"; fi`),
+        'echo "@@@ dump"; cat /tmp/nginx-dump.out; exit $s',
+      ].join('; '))}`,
     ].join('\n');
     // -n: no network at all inside (only a down loopback): nothing can leave the machine.
-    return Object.assign(run('unshare', ['-m', '-n', 'sh', '-c', script]), { layout: { image, service } });
+    const result = run('unshare', ['-m', '-n', 'sh', '-c', script]);
+    const text = output(result);
+    const at = (result.stdout ?? '').indexOf('@@@ dump\n');
+    const before = at < 0 ? text : `${result.stdout.slice(0, at)}${result.stderr ?? ''}`;
+    const served = new Map([...before.matchAll(/^@@@ serves (\S+) (yes|no)$/gm)].map((x) => [x[1], x[2] === 'yes'] as [string, boolean]));
+    return Object.assign(result, {
+      messages: before.replace(/^@@@ serves .*\n/gm, ''),
+      read: at < 0 ? new Map<string, string>() : parseDump(result.stdout.slice(at + '@@@ dump\n'.length)),
+      serves: served, service, live,
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 /** Asserts a clean pass: exit 0, "test is successful", and no warning of any kind. */
-function expectClean(result: SpawnSyncReturns<string>): void {
-  const text = output(result);
-  expect(result.status, text).toBe(0);
-  expect(text).toContain('syntax is ok');
-  expect(text).toContain('test is successful');
-  expect(text, 'nginx 1.30 warns about the config').not.toMatch(/\[(warn|alert|crit|emerg|error)\]/);
+function expectClean(result: PinnedResult): void {
+  expect(result.status, output(result)).toBe(0);
+  expect(result.messages).toContain('syntax is ok');
+  expect(result.messages).toContain('test is successful');
+  expect(result.messages, 'nginx 1.30 warns about the config').not.toMatch(/\[(warn|alert|crit|emerg|error)\]/);
+}
+
+const trimEnd = (text: string | undefined) => text?.replace(/\s+$/, '');
+
+/**
+ * What nginx read is what the stack has where compose mounts it: the generated nginx/ folder at
+ * m.nginx.confDir (its own mime.types, not the image's), every conf.d file, the live files of
+ * scripts/nginx-live.sh at m.nginx.liveDir; after a deploy the published release readable by nginx.
+ */
+function expectStackFilesRead(result: PinnedResult, stack: RenderedStack): void {
+  const m = stack.model;
+  const read = result.read;
+  expect(read.size, 'nginx -T dumped nothing').toBeGreaterThan(0);
+  const generated = readTree(join(stack.dir, 'nginx'));
+  for (const rel of ['nginx.conf', 'mime.types', ...[...generated.keys()].filter((p) => p.startsWith('conf.d/'))]) {
+    const path = posix.join(m.nginx.confDir, rel);
+    expect(read.has(path), `nginx did not read ${path}; it read ${[...read.keys()].join(', ')}`).toBe(true);
+    expect(trimEnd(read.get(path)), path).toBe(trimEnd(generated.get(rel)!.toString('utf8')));
+  }
+  expect([...read.keys()].filter((p) => p.startsWith(`${m.nginx.confDir}/`) && !generated.has(posix.relative(m.nginx.confDir, p))), 'files from outside nginx/').toEqual([]);
+  const liveRead = [...read.keys()].filter((p) => p.startsWith(`${m.nginx.liveDir}/`)).sort();
+  const liveExpected = [
+    ...(m.nginx.upstreamResolve ? m.nginx.backends.list.map((b) => b.liveFile) : []),
+    ...(m.features.spa ? [m.nginx.web.rootFile] : []),
+  ].map((f) => posix.join(m.nginx.liveDir, f)).sort();
+  expect(liveRead).toEqual(liveExpected);
+  for (const path of liveRead) expect(trimEnd(read.get(path)), path).toBe(trimEnd(result.live.get(posix.basename(path))!.toString('utf8')));
+  for (const [path, readable] of result.serves) expect(readable, `${path} is not readable by nginx in the container`).toBe(true);
 }
 
 // --- the tests ---------------------------------------------------------------------------------
@@ -361,19 +334,45 @@ describe.skipIf(!ready)(`nginx -t by the pinned nginx ${NGINX_TARGET_VERSION} (D
     it(`${name}: the exact generated config, laid out as in the nginx container`, () => {
       const stack = writeStack(overrides);
       try {
+        const m = stack.model;
         const result = pinnedNginxTest(stack);
         expectClean(result);
-        // The layout really came from the generated files (a parser that found nothing proves nothing).
-        const { image, service } = result.layout;
-        expect(image.user).toBe(`${stack.model.nginx.uid}:${stack.model.nginx.gid}`);
-        expect(image.steps.filter((s) => s.kind === 'copy').flatMap((s) => s.paths)).toContain('nginx/nginx.conf');
-        expect(service.mounts.map((v) => v.target)).toContain(stack.model.paths.letsencrypt);
+        expectStackFilesRead(result, stack);
+        // The layout really came from the generated compose files (a parser that found nothing proves nothing).
+        const { service } = result;
+        expect(service.image).toBe(m.images.nginx);
+        expect(service.build).toBe(false);
+        expect(service.user).toBe(`${m.nginx.uid}:${m.nginx.gid}`);
+        expect(service.mounts.map((v) => v.target)).toEqual(expect.arrayContaining([m.nginx.confDir, m.nginx.liveDir, m.paths.letsencrypt,
+          ...(m.features.spa ? [m.nginx.web.dir] : [])]));
         expect(service.readOnly).toBe(true);
-        expect(service.tmpfs.map((t) => t.target)).toContain(stack.model.nginx.tempDir);
+        expect(service.tmpfs.map((t) => t.target)).toContain(m.nginx.tempDir);
         expect(service.sysctls).toContainEqual(['net.ipv4.ip_unprivileged_port_start', '0']);
         // The config used is the one the generator wrote for 1.30: `resolve` upstreams, `http2 on`.
         const main = readFileSync(join(stack.dir, 'nginx/nginx.conf'), 'utf8');
-        for (const b of stack.model.nginx.backends.list) expect(main).toContain(`server ${b.address} resolve;`);
+        for (const b of m.nginx.backends.list) {
+          expect(main).toContain(`include ${m.nginx.liveDir}/${b.liveFile};`);
+          expect(result.live.get(b.liveFile)?.toString()).toMatch(new RegExp(`^server ${b.address} resolve;$`, 'm'));
+        }
+        if (m.features.spa) {
+          expect(result.live.get(m.nginx.web.rootFile)?.toString()).toMatch(new RegExp(`^root ${posix.join(m.nginx.web.releases, RELEASE)};$`, 'm'));
+          expect(result.serves.size).toBe(2);
+        }
+      } finally {
+        stack.cleanup();
+      }
+    });
+  }
+
+  for (const template of STACK_TEMPLATES) {
+    it(`${template}: before the first deploy (scripts/certbot-init.sh starts nginx after \`nginx-live.sh init\` only)`, () => {
+      const stack = writeStack({ template });
+      try {
+        const m = stack.model;
+        const result = pinnedNginxTest(stack, { state: 'first-start' });
+        expectClean(result);
+        expectStackFilesRead(result, stack);
+        if (m.features.spa) expect(result.live.get(m.nginx.web.rootFile)?.toString()).toMatch(new RegExp(`^root ${m.nginx.errorRoot};$`, 'm'));
       } finally {
         stack.cleanup();
       }
@@ -397,7 +396,7 @@ describe.skipIf(!ready)(`nginx -t by the pinned nginx ${NGINX_TARGET_VERSION} (D
       const withoutCa = pinnedNginxTest(stack);
       expect(withoutCa.status).not.toBe(0);
       expect(output(withoutCa)).toContain(posix.join(m.nginx.confDir, m.cloudflare.originPullCa));
-      // Step 1: any CA will do for parsing. nginx/cloudflare reaches the container through the compose volume.
+      // Step 1: any CA will do for parsing. nginx/cloudflare reaches the container through the ./nginx mount.
       const keyDir = mkdtempSync(join(tmpdir(), 'cvs-aop-'));
       try {
         execFileSync('openssl', [
@@ -428,24 +427,63 @@ describe.skipIf(!ready)(`nginx -t by the pinned nginx ${NGINX_TARGET_VERSION} (D
   it('fails when nginx 1.30 rejects the config (the harness can fail)', () => {
     const stack = writeStack({});
     try {
-      const m = stack.model;
-      const broken = pinnedNginxTest(stack, { edit: (tree) => put(tree, posix.join(m.nginx.confDir, 'conf.d/99-broken.conf'), 'server { listen 8080; no_such_directive on; }\n') });
-      expect(broken.status).not.toBe(0);
-      expect(output(broken)).toMatch(/unknown directive "no_such_directive"/);
+      // Files changed where compose mounts them from: the stack's nginx/ folder.
+      const broken = join(stack.dir, 'nginx/conf.d/99-broken.conf');
+      writeFileSync(broken, 'server { listen 8080; no_such_directive on; }\n');
+      const rejected = pinnedNginxTest(stack);
+      rmSync(broken);
+      expect(rejected.status).not.toBe(0);
+      expect(output(rejected)).toMatch(/unknown directive "no_such_directive"/);
       // The pre-1.25.1 syntax is only deprecated, not an error: expectClean's warning check catches it.
-      const legacy = pinnedNginxTest(stack, {
-        edit: (tree) => {
-          const listen = join(tree, m.nginx.confDir, 'snippets/listen-https.conf');
-          writeFileSync(listen, readFileSync(listen, 'utf8').replace(/listen (\d+) ssl;/, 'listen $1 ssl http2;'));
-        },
-      });
+      const listen = join(stack.dir, 'nginx/snippets/listen-https.conf');
+      const original = readFileSync(listen, 'utf8');
+      writeFileSync(listen, original.replace(/listen (\d+) ssl;/, 'listen $1 ssl http2;'));
+      const legacy = pinnedNginxTest(stack);
+      writeFileSync(listen, original);
       expect(legacy.status, output(legacy)).toBe(0);
-      expect(output(legacy)).toMatch(/\[warn\].*"listen \.\.\. http2" directive is deprecated/);
+      expect(legacy.messages).toMatch(/\[warn\].*"listen \.\.\. http2" directive is deprecated/);
+      expect(() => expectClean(legacy)).toThrow();
       // A key only root can read (certbot's own mode, before certbot-init.sh shares it with gid 101):
       // nginx runs as uid 101 here, as in the image, so it must fail.
       const rootOnlyKey = pinnedNginxTest(stack, { keyMode: 0o600 });
       expect(rootOnlyKey.status).not.toBe(0);
       expect(output(rootOnlyKey)).toMatch(/Permission denied/);
+      // Back to the generated files: clean again.
+      expectClean(pinnedNginxTest(stack));
+    } finally {
+      stack.cleanup();
+    }
+  });
+
+  it('fails when compose mounts a folder somewhere else than where nginx looks (the layout comes from compose.yaml)', () => {
+    const stack = writeStack({});
+    try {
+      const m = stack.model;
+      expect(m.features.spa).toBe(true);
+      const compose = join(stack.dir, 'compose.yaml');
+      const original = readFileSync(compose, 'utf8');
+      const moved = (from: string, to: string) => {
+        expect(original, from).toContain(from);
+        writeFileSync(compose, original.replace(from, to));
+        try {
+          return pinnedNginxTest(stack);
+        } finally {
+          writeFileSync(compose, original);
+        }
+      };
+      // The nginx/ folder elsewhere: the image's own /etc/nginx is what nginx reads, not the stack's.
+      const config = moved(`- ./nginx:${m.nginx.confDir}:ro`, `- ./nginx:/srv/nginx-config:ro`);
+      expect(() => expectStackFilesRead(config, stack)).toThrow();
+      // The live folder elsewhere: the upstream include is missing.
+      const live = moved(`- ./${m.ops.liveDir}:${m.nginx.liveDir}:ro`, `- ./${m.ops.liveDir}:/srv/nginx-live:ro`);
+      expect(live.status).not.toBe(0);
+      expect(output(live)).toContain(`${m.nginx.liveDir}/`);
+      // The web volume elsewhere: nginx -t passes (a root need not exist), but the release it names is not there.
+      const web = moved(`- ${m.volumes.web}:${m.nginx.web.dir}:ro`, `- ${m.volumes.web}:/srv/elsewhere:ro`);
+      expect(web.status, output(web)).toBe(0);
+      expect(() => expectStackFilesRead(web, stack)).toThrow(/not readable by nginx/);
+      // And as generated, all of it holds.
+      expectStackFilesRead(pinnedNginxTest(stack), stack);
     } finally {
       stack.cleanup();
     }

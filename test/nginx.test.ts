@@ -4,11 +4,14 @@
 //
 // nginx: NGINX_BIN (default .cache/nginx-1.26/sbin/nginx, built by .ci/install-nginx.sh). The
 // shipped config targets nginx 1.30; 1.26 parses all of it except the one 1.27.3+ parameter
-// (`server ... resolve`), so it checks (a) the 1.30 config with `resolve` removed and (b) the
-// config the generator writes when it targets the binary's own version. Namespaces need root.
+// (`server ... resolve`, which lives in the upstream files scripts/nginx-live.sh writes), so it
+// checks (a) the 1.30 config with `resolve` removed from those and (b) the config the generator
+// writes when it targets the binary's own version. Files are placed as the compose nginx service
+// mounts them (the image runs unchanged: the nginx/ folder, the live folder, the web volume with
+// releases published by the generated publish-release.sh). Namespaces need root.
 // The pinned nginx 1.30 itself parses the exact generated files in test/nginx-pinned.test.ts.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +19,10 @@ import { describe, expect, it } from 'vitest';
 import type { Answers } from '../src/options.js';
 import { renderPlan } from '../src/render/plan.js';
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from '../src/stack/cloudflare.js';
-import { buildStackModel, type StackModel } from '../src/stack/model.js';
+import type { StackModel } from '../src/stack/model.js';
 import { hashBucketSize, nginxFacts } from '../src/stack/nginx.js';
-import { answerMatrix, BASE_ANSWERS, hasTool, inCI, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
+import { composeService, containerFiles, publishRelease, runNginxLive, spaImage, withoutResolve } from './support/boot/nginx-layout.js';
+import { answerMatrix, hasTool, inCI, toolAvailable, writeStack, type RenderedStack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NGINX_BIN = process.env.NGINX_BIN ?? join(ROOT, '.cache/nginx-1.26/sbin/nginx');
@@ -46,7 +50,7 @@ function filesUnder(dir: string, prefix = ''): string[] {
   });
 }
 
-/** Every nginx config file of a written stack (not the Dockerfile or the HTML), path → text. */
+/** Every nginx config file of a written stack (not the HTML or mime.types), path → text. */
 function nginxConfig(dir: string): Map<string, string> {
   const files = new Map<string, string>();
   for (const path of filesUnder(join(dir, 'nginx'))) {
@@ -158,7 +162,22 @@ describe('nginx config as text', () => {
         expect(conf.get('snippets/acme-challenge.conf')).toContain(`root ${m.paths.acmeWebroot};`);
         expect(conf.get('conf.d/20-web.conf')).toContain(`return 308 https://${m.domain.apex}$request_uri;`);
         expect(conf.get('conf.d/30-api.conf')).toContain(`server_name ${m.domain.api};`);
-        expect(main).toContain(`server ${m.services.api.name}:${m.services.api.port} resolve;`);
+        // Upstreams (nginx >= 1.27.3): the servers of each come from its live file, which
+        // scripts/nginx-live.sh writes (`init`: the compose service by name, with `resolve`).
+        const upstreams = blocks(main, /upstream/);
+        expect(upstreams.map((u) => u.head).sort()).toEqual(m.nginx.backends.list.map((b) => `upstream ${b.upstream}`).sort());
+        const live = runNginxLive(stack.dir, m, ['init']);
+        expect([...live.keys()].sort()).toEqual([...m.nginx.backends.list.map((b) => b.liveFile), ...(m.features.spa ? [m.nginx.web.rootFile] : [])].sort());
+        for (const b of m.nginx.backends.list) {
+          const body = upstreams.find((u) => u.head === `upstream ${b.upstream}`)!.body;
+          expect(body, b.upstream).toContain(`include ${m.nginx.liveDir}/${b.liveFile};`);
+          expect(body, b.upstream).toMatch(new RegExp(`zone ${b.upstream} \\d+k;`));
+          expect(body, `${b.upstream}: servers belong in ${b.liveFile}`).not.toMatch(/^\s*server\s/m);
+          const servers = stripComments(live.get(b.liveFile)!.toString()).split('\n').filter((l) => l.trim());
+          expect(servers, b.liveFile).toEqual([`server ${b.service}:${b.port} resolve;`]);
+          expect(b.address).toBe(`${b.service}:${b.port}`);
+        }
+        expect(m.nginx.backends.api.port).toBe(m.services.api.port);
         expect(main).toMatch(/zone api_backend \d+k;/);
         expect(main).toMatch(/keepalive \d+;/);
         expect(conf.get('snippets/proxy.conf')).toContain('proxy_http_version 1.1;');
@@ -175,14 +194,25 @@ describe('nginx config as text', () => {
 
         const web = conf.get('conf.d/20-web.conf')!;
         if (m.features.spa) {
-          expect(web).toContain(`root ${m.nginx.webRoot};`);
+          // The release nginx serves is named in a live file; before the first deploy, the error pages' folder.
+          expect(web).toContain(`include ${m.nginx.liveDir}/${m.nginx.web.rootFile};`);
+          expect(stripComments(live.get(m.nginx.web.rootFile)!.toString()).trim()).toBe(`root ${m.nginx.errorRoot};`);
+          const deployed = runNginxLive(stack.dir, m, ['web', 'abc1234']);
+          expect(stripComments(deployed.get(m.nginx.web.rootFile)!.toString()).trim()).toBe(`root ${posix.join(m.nginx.web.releases, 'abc1234')};`);
+          for (const b of m.nginx.backends.list) expect(deployed.get(b.liveFile), 'web <tag> leaves the upstreams alone').toEqual(live.get(b.liveFile));
+          // /assets/ is every kept release's bundles: the folder publish-release.sh fills.
+          const assets = blocks(web, /location/).find((b) => b.head === 'location ^~ /assets/');
+          expect(assets?.body).toMatch(new RegExp(`^\\s*root ${m.nginx.web.dir};`, 'm'));
+          expect(posix.join(m.nginx.web.dir, 'assets')).toBe(m.nginx.web.assets);
+          expect(m.nginx.web.releases.startsWith(`${m.nginx.web.dir}/`)).toBe(true);
           expect(web).toContain('try_files $uri /index.html;');
           expect(web).toContain('add_header Cache-Control "public, max-age=31536000, immutable" always;');
           expect(web).toContain('location = /index.html {');
           expect(web).toContain(`return 200 '{"apiOrigin":"${m.origins.api}"}';`);
           expect(main).not.toContain('web_backend');
         } else {
-          expect(main).toContain(`server ${m.services.web.name}:${m.services.web.port} resolve;`);
+          expect(m.nginx.backends.web.port).toBe(m.services.web.port);
+          expect(web).not.toContain(m.nginx.web.rootFile);
           expect(web).toContain('location ^~ /_next/static/ {');
           expect(web).toContain('proxy_pass $web_backend;');
           expect(web).toContain(`error_page 502 503 504 ${m.nginx.maintenancePage};`);
@@ -211,25 +241,56 @@ describe('nginx config as text', () => {
         }
         expect(all).not.toMatch(/0\.0\.0\.0\/0|::\/0/);
 
-        // Dockerfile: pinned images from the model, SPA build stage, non-root, healthcheck.
-        const dockerfile = readFileSync(join(stack.dir, m.services.nginx.dockerfile!), 'utf8');
-        expect(m.services.nginx.buildContext).toBe('.');
-        const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((x) => x[1]);
-        expect(froms).toEqual(m.features.spa ? [m.images.node, m.images.nginx] : [m.images.nginx]);
-        for (const image of froms) expect(image).not.toMatch(/:latest$|^[^:]+$/);
-        if (m.features.spa) {
-          expect(dockerfile).toContain('COPY apps/web/package.json apps/web/package-lock.json ./');
-          expect(dockerfile).toContain('RUN npm ci');
-          expect(dockerfile).toContain('RUN npm run build');
-          expect(dockerfile).toContain(`COPY --from=web /app/dist/ ${m.nginx.webRoot}/`);
-        } else {
-          expect(dockerfile).not.toContain('apps/web');
+        // nginx runs the pinned image unchanged (no nginx/Dockerfile, no build): compose mounts the
+        // generated nginx/ folder over the image's /etc/nginx and the live folder beside it.
+        const nginx = composeService(stack.dir, m.services.nginx.name);
+        expect(nginx.build).toBe(false);
+        expect(nginx.image).toBe(m.images.nginx);
+        expect(m.images.nginx).not.toMatch(/:latest$|^[^:]+$/);
+        expect(m.services.nginx.buildContext).toBeUndefined();
+        expect(existsSync(join(stack.dir, 'nginx/Dockerfile'))).toBe(false);
+        expect(existsSync(join(stack.dir, '.dockerignore'))).toBe(false);
+        expect(nginx.user).toBe(`${m.nginx.uid}:${m.nginx.gid}`);
+        const mounts = new Map(nginx.mounts.map((v) => [v.target, v]));
+        expect(mounts.get(m.nginx.confDir)).toEqual({ source: join(stack.dir, 'nginx'), target: m.nginx.confDir, readOnly: true, named: false });
+        expect(mounts.get(m.nginx.liveDir)).toEqual({ source: join(stack.dir, m.ops.liveDir), target: m.nginx.liveDir, readOnly: true, named: false });
+        if (m.features.spa) expect(mounts.get(m.nginx.web.dir)).toEqual({ source: m.volumes.web, target: m.nginx.web.dir, readOnly: true, named: true });
+        else expect(mounts.has(m.nginx.web.dir)).toBe(false);
+        // Nothing is mounted into the config folder separately (nginx/cloudflare comes with it).
+        expect([...mounts.keys()].filter((t) => t.startsWith(`${m.nginx.confDir}/`))).toEqual([]);
+        // The error pages are in the mounted folder.
+        expect(m.nginx.errorRoot).toBe(posix.join(m.nginx.confDir, 'html'));
+        expect(existsSync(join(stack.dir, 'nginx/html', m.nginx.maintenancePage))).toBe(true);
+        // The mount hides the image's mime.types: the folder's own must type what the sites serve.
+        expect(main).toMatch(/^\s*include mime\.types;/m);
+        const mime = stripComments(readFileSync(join(stack.dir, 'nginx/mime.types'), 'utf8'));
+        for (const [type, ext] of [['text/html', 'html'], ['text/css', 'css'], ['application/javascript', 'js'], ['application/json', 'json'],
+          ['image/svg+xml', 'svg'], ['image/png', 'png'], ['font/woff2', 'woff2'], ['application/wasm', 'wasm']]) {
+          expect(mime, `${type} ${ext}`).toMatch(new RegExp(`^\\s*${type.replace(/[+.]/g, '\\$&')}\\s+([\\w-]+\\s+)*${ext}[\\s;]`, 'm'));
         }
-        expect(dockerfile).toMatch(new RegExp(`^USER ${m.nginx.uid}:${m.nginx.gid}$`, 'm'));
-        expect(dockerfile).toContain(`http://127.0.0.1:${http}${m.nginx.healthPath}`);
-        expect(dockerfile.includes('COPY nginx/cloudflare/')).toBe(m.features.cloudflare);
-        for (const copied of dockerfile.matchAll(/^COPY (nginx\/\S+)/gm)) {
-          expect(existsSync(join(stack.dir, copied[1])), copied[1]).toBe(true);
+        expect(m.services.nginx.healthcheck.join(' ')).toContain(`http://127.0.0.1:${http}${m.nginx.healthPath}`);
+
+        // The SPA is its own image (service spa): built from apps/web on the pinned node image, its
+        // final stage the nginx image with the build and the script that publishes it.
+        if (m.features.spa) {
+          const spa = m.services.spa;
+          expect(spa.buildContext).toBe('apps/web');
+          expect(spa.image).toBe(m.images.nginx);
+          const dockerfile = readFileSync(join(stack.dir, 'apps/web/Dockerfile'), 'utf8');
+          expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((x) => x[1])).toEqual([m.images.node, m.images.nginx]);
+          expect(dockerfile).toContain('COPY package.json package-lock.json ./');
+          expect(dockerfile).toMatch(/^RUN (--\S+ )*npm ci$/m);
+          expect(dockerfile).toContain('RUN npm run build');
+          const image = spaImage(stack.dir, m);
+          expect(image.dist).toBe(join(stack.dir, 'apps/web/dist'));
+          expect(image.script).toBe(join(stack.dir, 'apps/web/publish-release.sh'));
+          expect(image.user).toEqual({ uid: m.nginx.uid, gid: m.nginx.gid });
+          const service = composeService(stack.dir, spa.name);
+          expect(service.build).toBe(true);
+          expect(service.mounts).toEqual([{ source: m.volumes.web, target: m.nginx.web.dir, readOnly: false, named: true }]);
+        } else {
+          expect(m.services.spa).toBeUndefined();
+          expect(existsSync(join(stack.dir, 'apps/web/publish-release.sh'))).toBe(false);
         }
 
         // Certbot scripts and the renewal timer.
@@ -360,16 +421,25 @@ function placeCertificate(box: Sandbox, m: StackModel): void {
   box.place(m.paths.certificateKey, readFileSync(join(dir, 'key.pem')));
 }
 
-/** Places a stack's nginx files where the image has them, plus mime.types from the nginx build. */
-function placeNginx(box: Sandbox, m: StackModel, files: Map<string, Buffer>, bin: string): void {
-  for (const [path, content] of files) {
-    if (path === 'Dockerfile') continue;
-    if (path.startsWith('html/')) box.place(posix.join(m.nginx.errorRoot, path.slice('html/'.length)), content);
-    else box.place(posix.join(m.nginx.confDir, path), content);
-  }
-  const mime = [join(dirname(dirname(bin)), 'conf/mime.types'), '/etc/nginx/mime.types'].find((p) => existsSync(p));
-  if (!mime) throw new Error('no mime.types next to the nginx binary');
-  box.place(posix.join(m.nginx.confDir, 'mime.types'), readFileSync(mime));
+/** What the nginx container reads from its compose volumes, on this host's side of the mounts. */
+interface NginxInputs {
+  /** The nginx/ folder: the stack's, the 1.30 one, or one re-rendered for another nginx version. */
+  nginx: Map<string, Buffer>;
+  /** The live folder (scripts/nginx-live.sh). */
+  live: Map<string, Buffer>;
+  /** The web volume's folder, when a release was published into it. */
+  web?: string;
+}
+
+/**
+ * Places the files of the stack's nginx container where its compose nginx service mounts them
+ * (the nginx/ folder, the live folder, the web volume: support/boot/nginx-layout.ts), the certificate
+ * where the letsencrypt volume has it, and /etc/hosts naming the proxied services.
+ */
+function placeNginx(box: Sandbox, stack: RenderedStack, inputs: NginxInputs): void {
+  const m = stack.model;
+  const { mounts } = composeService(stack.dir, m.services.nginx.name);
+  for (const [path, content] of containerFiles(stack.dir, m, mounts, inputs)) box.place(path, content);
   placeCertificate(box, m);
   const names = m.nginx.backends.list.map((b) => b.service).join(' ');
   writeFileSync(join(box.work, 'hosts'), `127.0.0.1 localhost ${names}\n::1 localhost\n`);
@@ -426,23 +496,25 @@ function testCommand(bin: string, m: StackModel): string {
   ].join('\n');
 }
 
-function nginxTest(bin: string, m: StackModel, files: Map<string, Buffer>): SpawnSyncReturns<string> {
+function nginxTest(bin: string, stack: RenderedStack, inputs: NginxInputs): SpawnSyncReturns<string> {
   const box = sandbox();
   try {
-    placeNginx(box, m, files, bin);
-    return inNamespace(box, testCommand(bin, m), false);
+    placeNginx(box, stack, inputs);
+    return inNamespace(box, testCommand(bin, stack.model), false);
   } finally {
     box.cleanup();
   }
 }
 
-/** The 1.30 config minus the one parameter 1.26 lacks. */
-function withoutResolve(files: Map<string, Buffer>): Map<string, Buffer> {
-  const copy = new Map(files);
-  const main = copy.get('nginx.conf')!.toString('utf8');
-  expect(main).toMatch(/ resolve;/);
-  copy.set('nginx.conf', Buffer.from(main.replaceAll(' resolve;', ';')));
-  return copy;
+/**
+ * The 1.30 config as nginx 1.26 can read it: the generated nginx/ folder unchanged, the live
+ * folder as scripts/nginx-live.sh `init` writes it (before the first deploy) minus the one
+ * parameter 1.26 lacks (`resolve`, in the upstream files; none is left in nginx/).
+ */
+function for126(stack: RenderedStack): NginxInputs {
+  const nginx = readNginxDir(stack.dir);
+  for (const [path, content] of nginx) expect(content.toString('utf8'), path).not.toMatch(/ resolve;/);
+  return { nginx, live: withoutResolve(runNginxLive(stack.dir, stack.model, ['init'])) };
 }
 
 describe.skipIf(!nginxReady)('nginx -t (nginx 1.26 from NGINX_BIN)', () => {
@@ -451,13 +523,14 @@ describe.skipIf(!nginxReady)('nginx -t (nginx 1.26 from NGINX_BIN)', () => {
     it(`${name}: the 1.30 config (minus resolve) and the config written for ${version}`, () => {
       const stack = writeStack(overrides);
       try {
-        const target = nginxTest(NGINX_BIN, stack.model, withoutResolve(readNginxDir(stack.dir)));
+        const target = nginxTest(NGINX_BIN, stack, for126(stack));
         expect(target.status, output(target)).toBe(0);
         expect(output(target)).toContain('test is successful');
 
         const own = renderNginxFor(stack.model, version);
         expect(own.get('nginx.conf')!.toString()).not.toContain(' resolve;');
-        const result = nginxTest(NGINX_BIN, stack.model, own);
+        expect(own.get('nginx.conf')!.toString(), 'no upstream blocks before 1.27.3').not.toContain(`include ${stack.model.nginx.liveDir}/`);
+        const result = nginxTest(NGINX_BIN, stack, { nginx: own, live: runNginxLive(stack.dir, stack.model, ['init']) });
         expect(result.status, output(result)).toBe(0);
       } finally {
         stack.cleanup();
@@ -468,21 +541,25 @@ describe.skipIf(!nginxReady)('nginx -t (nginx 1.26 from NGINX_BIN)', () => {
   it('a 253-character domain still fits server_names_hash_bucket_size', () => {
     const domain = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(57)}.org`;
     expect(domain.length).toBe(253);
-    const model = buildStackModel({ ...BASE_ANSWERS, domain }, 'long-name');
-    expect(model.domain.api.length).toBe(257);
-    const result = nginxTest(NGINX_BIN, model, renderNginxFor(model, version));
-    expect(result.status, output(result)).toBe(0);
+    const stack = writeStack({ domain }, 'long-name');
+    try {
+      expect(stack.model.domain.api.length).toBe(257);
+      const result = nginxTest(NGINX_BIN, stack, { nginx: renderNginxFor(stack.model, version), live: runNginxLive(stack.dir, stack.model, ['init']) });
+      expect(result.status, output(result)).toBe(0);
+    } finally {
+      stack.cleanup();
+    }
   });
 
   it('the opt-in Authenticated Origin Pulls include parses', () => {
     const stack = writeStack({ cloudflare: true });
     try {
-      const files = withoutResolve(readNginxDir(stack.dir));
-      const api = files.get('conf.d/30-api.conf')!.toString();
-      files.set('conf.d/30-api.conf', Buffer.from(api.replace(/# (include cloudflare\/origin-pull\.conf;)[^\n]*/, '$1')));
+      const inputs = for126(stack);
+      const api = inputs.nginx.get('conf.d/30-api.conf')!.toString();
+      inputs.nginx.set('conf.d/30-api.conf', Buffer.from(api.replace(/# (include cloudflare\/origin-pull\.conf;)[^\n]*/, '$1')));
       const box = sandbox();
       try {
-        placeNginx(box, stack.model, files, NGINX_BIN);
+        placeNginx(box, stack, inputs);
         // Any CA will do for parsing: reuse the self-signed certificate.
         box.place(posix.join(stack.model.nginx.confDir, stack.model.cloudflare.originPullCa), readFileSync(join(box.work, 'root', stack.model.paths.certificate)));
         const m = stack.model;
@@ -507,7 +584,7 @@ describe.skipIf(!legacyReady)('nginx -t with an nginx older than 1.25.1 (optiona
       const all = [...files.values()].map((b) => b.toString()).join('\n');
       expect(all).toMatch(/listen 443 ssl http2;/);
       expect(all).not.toMatch(/^\s*http2 on;/m);
-      const result = nginxTest(LEGACY_NGINX_BIN, stack.model, files);
+      const result = nginxTest(LEGACY_NGINX_BIN, stack, { nginx: files, live: runNginxLive(stack.dir, stack.model, ['init']) });
       expect(result.status, output(result)).toBe(0);
     } finally {
       stack.cleanup();
@@ -519,12 +596,35 @@ describe.skipIf(!legacyReady)('nginx -t with an nginx older than 1.25.1 (optiona
 
 interface Response { status: number; headers: Record<string, string>; body: string; exit: number }
 
-/** Starts nginx in a namespace, runs curl requests against it, returns the responses by label. */
-function serve(stack: RenderedStack, requests: Array<[label: string, args: string]>, extraFiles: Array<[string, string]> = []): Record<string, Response> {
+/** A stand-in build of the SPA (path in dist/ → content), published as `tag`. */
+interface Release { tag: string; files: Array<[string, string]> }
+
+/**
+ * Starts nginx in a namespace, runs curl requests against it, returns the responses by label.
+ * An SPA's releases are published in order into the web volume by the generated
+ * publish-release.sh and the last one named by `scripts/nginx-live.sh web`, as deploys do.
+ */
+function serve(stack: RenderedStack, requests: Array<[label: string, args: string]>, extraFiles: Array<[string, string]> = [], releases: Release[] = []): Record<string, Response> {
   const m = stack.model;
   const box = sandbox();
   try {
-    placeNginx(box, m, withoutResolve(readNginxDir(stack.dir)), NGINX_BIN);
+    const inputs = for126(stack);
+    if (releases.length > 0) {
+      // publish-release.sh runs as the spa image's user: it must reach the builds and the volume.
+      chmodSync(box.work, 0o755);
+      inputs.web = join(box.work, 'volumes', m.volumes.web);
+      for (const release of releases) {
+        const dist = join(box.work, 'dist', release.tag);
+        for (const [path, content] of release.files) {
+          mkdirSync(dirname(join(dist, path)), { recursive: true });
+          writeFileSync(join(dist, path), content);
+        }
+        chmodSync(join(box.work, 'dist'), 0o755);
+        publishRelease(stack.dir, m, { dist, volume: inputs.web, tag: release.tag });
+      }
+      inputs.live = withoutResolve(runNginxLive(stack.dir, m, ['web', releases.at(-1)!.tag]));
+    }
+    placeNginx(box, stack, inputs);
     for (const [path, content] of extraFiles) box.place(path, content);
     const resolve = m.tls.names.flatMap((n) => [`--resolve ${n}:80:127.0.0.1`, `--resolve ${n}:443:127.0.0.1`]).join(' ');
     const body = [
@@ -588,13 +688,19 @@ describe.skipIf(!serveReady)('nginx serving the generated config (netns, curl)',
         ['dotfile', `https://${apex}/.env`],
         ['api-down', `https://${m.domain.api}/api/health`],
         ['gzip', `-H 'Accept-Encoding: gzip' https://${apex}/assets/big-abc123.css`],
+        ['asset-previous', `https://${apex}/assets/index-0ld111.js`],
         ['unknown-sni', 'https://unknown.invalid/ --resolve unknown.invalid:443:127.0.0.1'],
         ...login,
       ], [
         [posix.join(m.paths.acmeWebroot, '.well-known/acme-challenge/token-1'), 'challenge-answer'],
-        [posix.join(m.nginx.webRoot, 'index.html'), '<!doctype html><div id="root"></div>'],
-        [posix.join(m.nginx.webRoot, 'assets/index-abc123.js'), 'console.log(1)'],
-        [posix.join(m.nginx.webRoot, 'assets/big-abc123.css'), 'body{color:red}\n'.repeat(200)],
+      ], [
+        // The previous deploy, then the current one: its page, and every kept release's bundles.
+        { tag: 'r1', files: [['index.html', '<!doctype html><div id="old-root"></div>'], ['assets/index-0ld111.js', 'console.log(0)']] },
+        { tag: 'r2', files: [
+          ['index.html', '<!doctype html><div id="root"></div>'],
+          ['assets/index-abc123.js', 'console.log(1)'],
+          ['assets/big-abc123.css', 'body{color:red}\n'.repeat(200)],
+        ] },
       ]);
 
       expect(r.health.status).toBe(200);
@@ -613,6 +719,7 @@ describe.skipIf(!serveReady)('nginx serving the generated config (netns, curl)',
       for (const label of ['index', 'route']) {
         expect(r[label].status, label).toBe(200);
         expect(r[label].body).toContain('id="root"');
+        expect(r[label].body).not.toContain('old-root');
         expect(r[label].headers['cache-control']).toBe('no-cache');
         expect(r[label].headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains');
         expect(r[label].headers['content-security-policy']).toContain(`connect-src 'self' ${m.origins.api}`);
@@ -622,8 +729,15 @@ describe.skipIf(!serveReady)('nginx serving the generated config (netns, curl)',
         expect(r[label].headers['permissions-policy']).toContain('camera=()');
         expect(r[label].headers.server).toBe('nginx');
       }
+      // Types from the stack's own nginx/mime.types (the mount hides the image's).
+      expect(r.index.headers['content-type']).toMatch(/^text\/html/);
       expect(r.asset.status).toBe(200);
+      expect(r.asset.body).toBe('console.log(1)');
+      expect(r.asset.headers['content-type']).toMatch(/^application\/javascript/);
       expect(r.asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      // A page loaded before the deploy still gets its bundles.
+      expect(r['asset-previous'].status).toBe(200);
+      expect(r['asset-previous'].body).toBe('console.log(0)');
       expect(r.asset.headers['strict-transport-security']).toBeDefined();
       expect(r['asset-missing'].status).toBe(404);
       expect(r.config.status).toBe(200);

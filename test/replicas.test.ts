@@ -11,7 +11,8 @@
 //   on its own loopback address at the model's port, as two containers have two IPs;
 // - nginx 1.26 (NGINX_BIN) with the nest-next config the generator writes for that version
 //   (no `server ... resolve` before 1.27.3: `set $backend http://api:4000; proxy_pass $backend`),
-//   its self-signed certificate where the model puts it, running as the image's user.
+//   placed where the compose nginx service mounts it (support/boot/nginx-layout.ts), its
+//   self-signed certificate where the model puts it, running as the image's user.
 // Requests through nginx reach both replicas of each app; then replica 2 is "replaced": stopped, a
 // new one started on a third address, the DNS answer changed. Every request keeps succeeding (the
 // dead address is retried on the live replica until the cached answer expires), and once
@@ -20,12 +21,14 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderPlan } from '../src/render/plan.js';
 import type { StackModel } from '../src/stack/model.js';
 import { nginxFacts } from '../src/stack/nginx.js';
+import { writePlan } from '../src/writer.js';
 import { Namespace } from './support/boot/namespace.js';
+import { composeService, containerFiles, readTree, runNginxLive } from './support/boot/nginx-layout.js';
 import { runningPids, stopProcess, type Managed } from './support/boot/process.js';
 import { DEFAULT_NGINX_BIN, nginxVersion, sleep, waitFor } from './support/boot/stack.js';
 import { inCI, renderStack, toolAvailable } from './support/stack.js';
@@ -169,13 +172,14 @@ describe.skipIf(!READY)('nest-next with two replicas: nginx 1.26 balances api an
     chmodSync(work, 0o755);
     ns = new Namespace(work);
 
-    // The nginx image: nginx/ files where nginx/Dockerfile copies them, mime.types, the certificate.
-    for (const file of renderPlan(m).files) {
-      if (!file.path.startsWith('nginx/') || file.path === 'nginx/Dockerfile') continue;
-      const rel = file.path.slice('nginx/'.length);
-      ns.place(rel.startsWith('html/') ? posix.join(m.nginx.errorRoot, rel.slice('html/'.length)) : posix.join(m.nginx.confDir, rel), file.content);
-    }
-    ns.place(posix.join(m.nginx.confDir, 'mime.types'), readFileSync(join(DEFAULT_NGINX_BIN, '../../conf/mime.types')));
+    // The nginx container: the pinned image unchanged, with what its compose volumes give it (the
+    // stack written for this nginx: its nginx/ folder, the live folder `scripts/nginx-live.sh init`
+    // writes), where compose mounts them; then the certificate.
+    const dir = join(work, 'project', m.project.name);
+    writePlan(dir, renderPlan(m));
+    const live = runNginxLive(dir, m, ['init']);
+    const files = containerFiles(dir, m, composeService(dir, m.services.nginx.name).mounts, { nginx: readTree(join(dir, 'nginx')), live });
+    for (const [path, content] of files) ns.place(path, content);
     execFileSync('openssl', [
       'req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2',
       '-subj', `/CN=${m.domain.apex}`, '-addext', `subjectAltName=${m.tls.names.map((n) => `DNS:${n}`).join(',')}`,

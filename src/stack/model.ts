@@ -18,6 +18,18 @@ export interface Service extends ServiceDefinition {
   healthcheck: string[];
   /** One-off command that applies database migrations in this service's image (api only; null elsewhere). */
   migrateCommand: string | null;
+  /**
+   * Readiness check of an app nginx routes to, as one shell-quoted command line run in the container
+   * (`docker exec <id> …`): deploy.sh routes to a new container only once it passes. null elsewhere.
+   */
+  readinessCommand: string | null;
+  /** Repository of the image built from buildContext (`<project>-<service>`, tagged with the git SHA); null when not built here. */
+  imageRepository: string | null;
+}
+
+/** `words` as one POSIX shell command line (single-quoted where needed). */
+export function shellWords(words: string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 export interface StackModel {
@@ -33,7 +45,7 @@ export interface StackModel {
   features: {
     redis: boolean; workers: boolean; pgvector: boolean; cloudflare: boolean;
     githubCi: boolean; offsiteBackup: boolean;
-    /** The web app is the shared React + Vite SPA, built into the nginx image. */
+    /** The web app is the shared React + Vite SPA: its own image (service spa), served by nginx from the web volume. */
     spa: boolean;
   };
   paths: {
@@ -47,7 +59,7 @@ export interface StackModel {
   };
   compose: { base: string; dev: string; prod: string };
   networks: { edge: string; internal: string };
-  volumes: { pgdata: string; redisdata: string; letsencrypt: string; acmeWebroot: string; backups: string };
+  volumes: { pgdata: string; redisdata: string; letsencrypt: string; acmeWebroot: string; backups: string; web: string };
   backup: { daily: number; weekly: number; monthly: number; hourUtc: number };
   /** Services keyed by name; `list` in start order. */
   services: Record<string, Service> & { list: Service[] };
@@ -68,6 +80,16 @@ export interface StackModel {
   redis: { maxmemoryMiB: number };
   /** compose.dev.yaml only: the Vite dev server of the SPA (production serves the built SPA from nginx). */
   devServer: { name: string; port: number; buildContext: string };
+  /**
+   * compose.dev.yaml: the Node dev containers run as the checkout's owner (uid/gid from these
+   * variables, which `npm run dev` sets from `id -u`/`id -g`; defaultId otherwise), so whatever they
+   * write into the mounted source belongs to that user. initService gives them their node_modules
+   * volumes first (a fresh volume belongs to root).
+   */
+  dev: {
+    uidVariable: string; gidVariable: string; defaultId: number; initService: string;
+    nodeApps: Array<{ name: string; context: string; volume: string }>;
+  };
   /** The job queue the api enqueues on and the worker consumes (named here so both apps agree). */
   queue: { name: string; jobs: { countWords: string } };
   env: Record<EnvId, EnvVar> & { list: EnvVar[] };
@@ -79,12 +101,23 @@ export interface StackModel {
     datastores: string;
     /** App services deploy.sh swaps one at a time behind nginx (new healthy, reload nginx, old drained). */
     rollingServices: string;
+    /** Services built from this repository (deploy.sh builds, pulls or checks exactly these images). */
+    builtServices: string;
+    /** Their image repositories (each tagged with the deployed SHA). */
+    builtRepositories: string;
     /** Other long-running services deploy.sh recreates, health-gated, after the swap. */
     recreatedServices: string;
     /** Services holding database connections: restore.sh stops them while it restores. */
     dbClients: string;
     /** deploy.sh's lock and current/previous image tags, relative to the repository root. */
     deployStateDir: string;
+    /** What nginx routes to (upstream files, the SPA release), written by scripts/nginx-live.sh; mounted at nginx.liveDir. */
+    liveDir: string;
+    /** SPA releases kept in the web volume (the current one, the rollback target and older ones). */
+    keepReleases: number;
+    /** Seconds deploy.sh waits after a reload for nginx to resolve new container names, and for old workers to finish their requests. */
+    resolveSeconds: number;
+    drainSeconds: number;
     /** Swap file scripts/bootstrap-server.sh creates, MiB. */
     swapMiB: number;
   };
@@ -103,9 +136,9 @@ export function supportsHttp2Directive(version: string): boolean {
 }
 
 const HEALTH_PATH = '/api/health';
+const DEV_SERVER = { name: 'web', port: 5173, buildContext: 'apps/web' };
 
 function healthcheckFor(service: ServiceDefinition, answers: Answers): string[] {
-  const url = (path: string) => `http://127.0.0.1:${service.port}${path}`;
   switch (service.name) {
     case 'postgres':
       return ['CMD-SHELL', 'pg_isready -U "$$POSTGRES_USER" -d "$$POSTGRES_DB" -h 127.0.0.1'];
@@ -115,20 +148,33 @@ function healthcheckFor(service: ServiceDefinition, answers: Answers): string[] 
       return ['CMD', 'wget', '-q', '-O', '/dev/null', `http://127.0.0.1:${service.extraPorts!.http}/nginx-health`];
     case 'backup':
       return ['CMD-SHELL', 'test -f /tmp/backup-scheduler.alive'];
-    case 'certbot':
-      return ['NONE'];
   }
+  if (service.role === 'job') return ['NONE'];
   const python = answers.template === 'fastapi-oracle';
   if (service.role === 'worker') {
     return python ? ['CMD', 'python', '-m', 'app.worker_health'] : ['CMD', 'node', 'dist/healthcheck.js'];
   }
   // The oracle answers the standard gRPC health protocol (grpc.health.v1) on its port.
   if (service.name === 'oracle') return ['CMD', 'python', '-m', 'oracle.health', `127.0.0.1:${service.port}`];
-  const path = service.name === 'web' ? '/' : HEALTH_PATH;
+  return ['CMD', ...httpCheck(service, service.name === 'web' ? '/' : HEALTH_PATH, python)];
+}
+
+/** A command that exits 0 when GET `path` on the app's own port answers 2xx (the app image's own runtime, no curl). */
+function httpCheck(service: ServiceDefinition, path: string, python: boolean): string[] {
+  const url = `http://127.0.0.1:${service.port}${path}`;
   if (python) {
-    return ['CMD', 'python', '-c', `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('${url(path)}', timeout=3).status == 200 else 1)`];
+    return ['python', '-c', `import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('${url}', timeout=3).status == 200 else 1)`];
   }
-  return ['CMD', 'node', '-e', `fetch('${url(path)}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`];
+  return ['node', '-e', `fetch('${url}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`];
+}
+
+/**
+ * The readiness check of an app nginx proxies to (the api's /api/health/ready: its datastores answer;
+ * the Next.js web's home page), for deploy.sh to run in a new container before routing to it.
+ */
+function readinessFor(service: ServiceDefinition, answers: Answers): string | null {
+  if (service.role !== 'app' || service.internalOnly || service.port === undefined) return null;
+  return shellWords(httpCheck(service, service.name === 'api' ? `${HEALTH_PATH}/ready` : '/', answers.template === 'fastapi-oracle'));
 }
 
 export function buildStackModel(answers: Answers, projectName: string): StackModel {
@@ -152,6 +198,8 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     memoryMiB: limits[d.name],
     healthcheck: healthcheckFor(d, answers),
     migrateCommand: d.name === 'api' ? (answers.template === 'fastapi-oracle' ? 'alembic upgrade head' : 'npm run migrate') : null,
+    readinessCommand: readinessFor(d, answers),
+    imageRepository: d.buildContext === undefined ? null : `${projectName}-${d.name}`,
   }));
   const services = Object.assign(Object.fromEntries(list.map((s) => [s.name, s])), { list });
 
@@ -187,7 +235,7 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     },
     compose: { base: 'compose.yaml', dev: 'compose.dev.yaml', prod: 'compose.prod.yaml' },
     networks: { edge: 'edge', internal: 'internal' },
-    volumes: { pgdata: 'pgdata', redisdata: 'redisdata', letsencrypt: 'letsencrypt', acmeWebroot: 'acme-webroot', backups: 'backups' },
+    volumes: { pgdata: 'pgdata', redisdata: 'redisdata', letsencrypt: 'letsencrypt', acmeWebroot: 'acme-webroot', backups: 'backups', web: 'web' },
     backup: { daily: 7, weekly: 4, monthly: 6, hourUtc: 3 },
     services,
     images: IMAGES,
@@ -204,7 +252,15 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     postgres,
     // Leave a quarter of the container for AOF rewrite buffers and client output.
     redis: { maxmemoryMiB: answers.redis ? Math.floor((services.redis.memoryMiB * 3) / 4) : 0 },
-    devServer: { name: 'web', port: 5173, buildContext: 'apps/web' },
+    devServer: DEV_SERVER,
+    dev: {
+      uidVariable: 'DEV_UID', gidVariable: 'DEV_GID', defaultId: 1000, initService: 'dev-init',
+      nodeApps: [
+        ...list.filter((s) => s.image === IMAGES.node && s.buildContext !== undefined).map((s) => ({ name: s.name, context: s.buildContext! })),
+        // The SPA's Vite dev server (its production build is the spa one-off).
+        ...(list.some((s) => s.name === 'spa') ? [{ name: DEV_SERVER.name, context: DEV_SERVER.buildContext }] : []),
+      ].map((app) => ({ ...app, volume: `${app.name}-node-modules` })),
+    },
     queue: { name: 'jobs', jobs: { countWords: 'count-words' } },
     env,
     ops: opsFor(list, env, Math.round(answers.vpsMemory * 1024)),
@@ -217,9 +273,15 @@ function opsFor(list: Service[], env: StackModel['env'], vpsMiB: number): StackM
     generatedSecrets: env.list.filter((v) => v.secret === 'generate').map((v) => v.name).join(' '),
     datastores: names((s) => s.role === 'datastore'),
     rollingServices: names((s) => s.role === 'app'),
-    recreatedServices: names((s) => s.role === 'worker' || s.role === 'proxy'),
+    builtServices: names((s) => s.buildContext !== undefined),
+    builtRepositories: list.filter((s) => s.imageRepository !== null).map((s) => s.imageRepository).join(' '),
+    recreatedServices: names((s) => s.role === 'worker'),
     dbClients: names((s) => s.dbConnections > 0 && s.name !== 'backup'),
     deployStateDir: '.deploy',
+    liveDir: '.deploy/nginx',
+    keepReleases: 5,
+    resolveSeconds: 2,
+    drainSeconds: 5,
     // Twice the RAM on small boxes, the RAM up to 4 GiB, never more than 4 GiB.
     swapMiB: vpsMiB <= 2048 ? vpsMiB * 2 : Math.min(vpsMiB, 4096),
   };

@@ -30,9 +30,12 @@ export function hashBucketSize(longest: number): number {
 export interface NginxBackend {
   /** Compose service name and port (`<service>:<port>` on the compose network). */
   service: string;
+  port: number;
   address: string;
   /** Name of the `upstream` block (>= 1.27.3 only). */
   upstream: string;
+  /** Its servers, in liveDir: the containers that passed readiness (scripts/nginx-live.sh writes it). */
+  liveFile: string;
   /** Variable a server sets once and every location passes to: `proxy_pass $api_backend;`. */
   variable: string;
   /** What the variable holds: the upstream block, or (older nginx) the address, re-resolved at run time. */
@@ -81,9 +84,11 @@ export interface NginxFacts {
   gid: number;
   pidFile: string;
   tempDir: string;
-  /** Paths inside the image. */
+  /** Paths in the container: the config (./nginx, mounted read-only, so a deploy reloads rather than replaces nginx), the live routing files. */
   confDir: string;
-  webRoot: string;
+  liveDir: string;
+  /** The SPA in the web volume: releases/<tag>/ (one per deploy), assets/ (every kept release's hashed bundles), and the live file naming the current release. */
+  web: { dir: string; releases: string; assets: string; rootFile: string };
   errorRoot: string;
   maintenancePage: string;
   healthPath: string;
@@ -99,7 +104,7 @@ export function nginxFacts(
     if (s.port === undefined) throw new Error(`nginx: service ${s.name} has no port`);
     const address = `${s.name}:${s.port}`;
     const upstream = `${s.name}_backend`;
-    return { service: s.name, address, upstream, variable: `$${upstream}`, target: upstreamResolve ? `http://${upstream}` : `http://${address}` };
+    return { service: s.name, port: s.port, address, upstream, liveFile: `${s.name}.upstream`, variable: `$${upstream}`, target: upstreamResolve ? `http://${upstream}` : `http://${address}` };
   });
   const backends = Object.assign(Object.fromEntries(list.map((b) => [b.service, b])), { list });
   const authPaths = ['/api/auth', '/api/login'];
@@ -145,8 +150,9 @@ export function nginxFacts(
     pidFile: '/tmp/nginx.pid',
     tempDir: '/tmp',
     confDir: '/etc/nginx',
-    webRoot: '/usr/share/nginx/html',
-    errorRoot: '/usr/share/nginx/errors',
+    liveDir: '/etc/nginx-live',
+    web: { dir: '/srv/web', releases: '/srv/web/releases', assets: '/srv/web/assets', rootFile: 'web-root.conf' },
+    errorRoot: '/etc/nginx/html',
     maintenancePage: '/maintenance.html',
     healthPath: '/nginx-health',
   };

@@ -27,6 +27,8 @@ export interface ServiceDefinition {
   scalable?: boolean;
   /** Only on the internal network: reached by the other apps, not by nginx, no route out. */
   internalOnly?: boolean;
+  /** No network at all (compose `network_mode: none`): a one-off that only copies files. */
+  offline?: boolean;
 }
 
 const postgres = (a: Answers): ServiceDefinition => ({
@@ -41,7 +43,15 @@ const redis: ServiceDefinition = {
 };
 const nginx: ServiceDefinition = {
   name: 'nginx', role: 'proxy', port: 443, extraPorts: { http: 80 }, description: 'nginx: TLS, static web, reverse proxy',
-  image: IMAGES.nginx, buildContext: '.', dockerfile: 'nginx/Dockerfile', floorMiB: 32, weight: 0.5, capMiB: 256, dbConnections: 0,
+  image: IMAGES.nginx, floorMiB: 32, weight: 0.5, capMiB: 256, dbConnections: 0,
+};
+/**
+ * The built React SPA as an image of its own (apps/web/Dockerfile): a one-off that scripts/deploy.sh
+ * runs to copy the release into the web volume nginx serves, so nginx itself is never replaced.
+ */
+const spa: ServiceDefinition = {
+  name: 'spa', role: 'job', description: 'the built React SPA: deploy.sh copies each release into the web volume nginx serves',
+  image: IMAGES.nginx, buildContext: 'apps/web', floorMiB: 32, weight: 0, dbConnections: 0, offline: true,
 };
 const certbot: ServiceDefinition = {
   name: 'certbot', role: 'job', description: "certbot: Let's Encrypt issue and renew (run on a timer)",
@@ -60,6 +70,7 @@ const TEMPLATE_SERVICES: Record<TemplateName, TemplateServices> = {
       floorMiB: 128, weight: 3, capMiB: 2048, dbConnections: 10 },
     a.workers && { name: 'worker', role: 'worker', description: 'BullMQ worker', image: IMAGES.node, buildContext: 'apps/worker',
       floorMiB: 128, weight: 2, capMiB: 2048, dbConnections: 5 },
+    spa,
   ],
   'nest-next': (a) => [
     { name: 'api', role: 'app', port: 4000, description: 'NestJS API', image: IMAGES.node, buildContext: 'apps/api',
@@ -76,6 +87,7 @@ const TEMPLATE_SERVICES: Record<TemplateName, TemplateServices> = {
       buildContext: 'apps/oracle', floorMiB: 128, weight: 2, capMiB: 4096, dbConnections: 0, internalOnly: true },
     a.workers && { name: 'worker', role: 'worker', description: 'Redis task worker', image: IMAGES.python, buildContext: 'apps/api',
       floorMiB: 128, weight: 2, capMiB: 2048, dbConnections: 3 },
+    spa,
   ],
 };
 

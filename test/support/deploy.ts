@@ -195,28 +195,42 @@ export function projectLeftovers(project: string): { containers: string[]; netwo
 
 export interface LoadResult {
   requests: number;
-  /** Connection errors, TLS errors and unexpected statuses, each with what was asked. */
+  /** Connection errors, TLS errors, unexpected statuses and forbidden bodies, each with what was asked. */
   failures: string[];
+  /** Milliseconds per request, in the order they finished. */
+  latencies: number[];
+}
+
+/** The p-th percentile (0-100) of `values`, nearest rank; NaN when empty. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /**
  * A bounded load generator through the published port 443 on 127.0.0.1: `concurrency` loops, each
  * a new TLS connection per request (so handshakes happen across a reload), verifying against `ca`,
  * over `urls` in turn, each loop at most one request per `intervalMs`, until `stop()` or `maxMs`.
- * Every answer must have `expectStatus`.
+ * Every answer must have `expectStatus`, and no body may match `forbid` (e.g. a broken release's marker).
  */
-export function startLoad(urls: string[], ca: string, options: { concurrency?: number; maxMs?: number; expectStatus?: number; intervalMs?: number } = {}): { stop: () => Promise<LoadResult> } {
+export function startLoad(urls: string[], ca: string, options: { concurrency?: number; maxMs?: number; expectStatus?: number; intervalMs?: number; forbid?: RegExp } = {}): { stop: () => Promise<LoadResult> } {
   const caPem = readFileSync(ca);
   const deadline = Date.now() + (options.maxMs ?? 120_000);
   let stopped = false;
-  const result: LoadResult = { requests: 0, failures: [] };
+  const result: LoadResult = { requests: 0, failures: [], latencies: [] };
   const one = (url: string) => new Promise<void>((resolve) => {
     const u = new URL(url);
+    const began = performance.now();
     const req = httpsRequest({ host: '127.0.0.1', port: 443, servername: u.hostname, path: u.pathname + u.search, headers: { host: u.hostname }, ca: caPem, agent: false, timeout: 10_000 }, (res) => {
-      res.resume();
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.once('end', () => {
         result.requests++;
-        if (res.statusCode !== (options.expectStatus ?? 200)) result.failures.push(`${url}: ${res.statusCode}`);
+        result.latencies.push(performance.now() - began);
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== (options.expectStatus ?? 200)) result.failures.push(`${url}: ${res.statusCode} ${body.slice(0, 120)}`);
+        else if (options.forbid?.test(body)) result.failures.push(`${url}: answered by a forbidden release: ${body.slice(0, 120)}`);
         resolve();
       });
     });

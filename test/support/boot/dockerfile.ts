@@ -1,5 +1,5 @@
 // Just enough of a Dockerfile reader for the native boot: the stages with their base image, name,
-// WORKDIR, ENV, COPY instructions and CMD. What a booted service runs, where and with which
+// WORKDIR, ENV, COPY instructions, USER, CMD and ENTRYPOINT. What a booted service runs, where and with which
 // environment comes from here (its image's final stage), not from names typed into the boot.
 import { posix } from 'node:path';
 
@@ -20,6 +20,10 @@ export interface DockerStage {
   copies: DockerCopy[];
   /** CMD: the exec form as is, the shell form as `/bin/sh -c …`. */
   cmd?: string[];
+  /** ENTRYPOINT, read like CMD. */
+  entrypoint?: string[];
+  /** The last USER of the stage, as written (`101:101`, `node`). */
+  user?: string;
 }
 
 /** `KEY=VALUE KEY2="VALUE 2"` (or the legacy `KEY VALUE`). */
@@ -65,6 +69,8 @@ export function parseDockerfile(text: string): DockerStage[] {
     if (instruction === 'WORKDIR') stage.workdir = posix.resolve(stage.workdir, args);
     else if (instruction === 'ENV') parseEnv(args, stage.env);
     else if (instruction === 'CMD') stage.cmd = args.startsWith('[') ? (JSON.parse(args) as string[]) : ['/bin/sh', '-c', args];
+    else if (instruction === 'ENTRYPOINT') stage.entrypoint = args.startsWith('[') ? (JSON.parse(args) as string[]) : ['/bin/sh', '-c', args];
+    else if (instruction === 'USER') stage.user = args;
     else if (instruction === 'COPY' || instruction === 'ADD') {
       if (args.startsWith('[')) throw new Error(`Dockerfile: ${instruction} in JSON form is not supported here: ${line}`);
       const words = args.split(/\s+/);

@@ -10,8 +10,10 @@
 //   (initdb like the image's entrypoint, postgres/init/*.sql, the compose command line), Redis (the
 //   compose command), the migration command (m.services.api.migrateCommand), every service built
 //   from apps/ (m.services.list) in compose depends_on order with its compose command or image
-//   CMD, its image ENV and its compose environment, nginx with the generated configuration and a
-//   self-signed certificate at the model's paths, the built SPA (when the stack has one) as its web root.
+//   CMD, its image ENV and its compose environment, nginx (the pinned image unchanged) with what its
+//   compose volumes give it: the generated nginx/ folder, the routing files scripts/nginx-live.sh
+//   writes, the built SPA (when the stack has one) published into the web volume by the generated
+//   publish-release.sh, and a self-signed certificate at the model's paths.
 //
 // Node apps run on this host's node; Python apps on Debian's python3 and its packages (the image's
 // virtualenv on PATH becomes a folder of shims: `python`, and `gunicorn` / `alembic` as
@@ -34,8 +36,12 @@ import { writePlan } from '../../../src/writer.js';
 import { renderStack } from '../stack.js';
 import { parseDockerfile, stageNamed, stageSourceDir, type DockerStage } from './dockerfile.js';
 import { Namespace, type RunAs } from './namespace.js';
+import { containerFiles, parseVolume, publishRelease, runNginxLive, withoutResolve } from './nginx-layout.js';
 import { stopProcess, type Managed } from './process.js';
 import { pgvectorInstalled, postgresBin } from '../postgres.js';
+
+/** The tag the built SPA is published as (deploy.sh uses the commit's SHA; any valid tag will do). */
+export const SPA_RELEASE = 'boot';
 
 export const DEFAULT_NGINX_BIN = process.env.NGINX_BIN ?? join(packageRoot(), '.cache/nginx-1.26/sbin/nginx');
 
@@ -180,6 +186,8 @@ export interface BootOptions {
 
 interface ComposeService {
   environment?: Record<string, string | number | null>;
+  /** Short (`src:target:ro`, compose v1) or long syntax (compose v2). */
+  volumes?: unknown[];
   command?: string[] | string;
   healthcheck?: { test?: string[] | string };
   depends_on?: Record<string, unknown> | string[];
@@ -265,11 +273,13 @@ export class BootedStack {
   }
 
   /**
-   * The services built from the template's apps/ (m.services.list): api, worker, web, oracle… as
-   * the model has them. nginx and backup are built from nginx/ and backup/ and are not among them.
+   * The long-running services built from the template's apps/ (m.services.list): api, worker, web,
+   * oracle… as the model has them. backup is built from backup/ and nginx runs its image as is:
+   * neither is among them, nor a one-off job (the SPA's spa image, which only publishes a release
+   * into the web volume: placeNginx does what it does).
    */
   appServices(): Service[] {
-    return this.model.services.list.filter((s) => s.buildContext?.startsWith('apps/'));
+    return this.model.services.list.filter((s) => s.buildContext?.startsWith('apps/') && s.role !== 'job');
   }
 
   /** compose depends_on of a service, as names. */
@@ -324,7 +334,7 @@ export class BootedStack {
 
   /**
    * Every folder under apps/ built as its Dockerfile's build stage does: npm ci + npm run build
-   * (Node apps and the SPA the nginx image builds), or for Python the gRPC stubs from
+   * (Node apps and the SPA the spa image builds), or for Python the gRPC stubs from
    * tools/gen_protos.py into the image's site-packages and a byte-compile. Then each app
    * service's runtime is laid out from its image's final stage.
    */
@@ -439,48 +449,44 @@ export class BootedStack {
     return `127.0.0.1 localhost ${names.join(' ')}\n::1 localhost ip6-localhost ip6-loopback\n`;
   }
 
-  /** The nginx files as nginx/Dockerfile copies them into the image, the certificate, mime.types. */
+  /**
+   * What the nginx container reads, placed where the compose nginx service (`docker-compose config`
+   * above) mounts it; the image itself is the pinned one, unchanged (./nginx-layout.ts):
+   * - the nginx/ folder (with `editNginx` applied) at its mount target, m.nginx.confDir: nginx.conf,
+   *   conf.d/, snippets/, the error pages in html/ and the folder's own mime.types (the image's
+   *   /etc/nginx is hidden by the mount);
+   * - the live folder (m.ops.liveDir) as the generated `scripts/nginx-live.sh init` writes it, and for
+   *   an SPA `web <tag>` after the release is published; for an nginx older than 1.27.3 each upstream
+   *   file without its `resolve` parameter (the one thing such a binary lacks);
+   * - for an SPA, the web volume with the built apps/web (buildApps) published as release <tag> by
+   *   running the generated apps/web/publish-release.sh itself (its image paths mapped to host
+   *   folders, as the spa image's entry point runs it: publishRelease), so nginx serves
+   *   m.nginx.web.releases/<tag> and m.nginx.web.assets exactly as after a deploy.
+   */
   private placeNginx(): void {
     const m = this.model;
-    const dockerfile = readFileSync(join(this.dir, m.services.nginx.buildContext ?? '.', m.services.nginx.dockerfile!), 'utf8');
+    const volumes = this.services[m.services.nginx.name]?.volumes;
+    if (!Array.isArray(volumes) || volumes.length === 0) throw new Error('compose gives nginx no volumes');
+    const mounts = volumes.map((v) => parseVolume(v, this.dir));
+
     const nginxFiles = new Map<string, string>();
     for (const path of listFiles(join(this.dir, 'nginx'))) nginxFiles.set(path, readFileSync(join(this.dir, 'nginx', path), 'utf8'));
-    // nginx < 1.27.3 has no `server ... resolve`: the one parameter dropped for an older binary.
-    if (!nginxAtLeast(nginxVersion(this.nginxBin), '1.27.3')) {
-      nginxFiles.set('nginx.conf', nginxFiles.get('nginx.conf')!.replaceAll(' resolve;', ';'));
-    }
     this.options.editNginx?.(nginxFiles);
 
-    // Only the final stage's COPY lines put files into the image.
-    const stages = parseDockerfile(dockerfile);
-    let copies = 0;
-    for (const copy of stages.at(-1)!.copies) {
-      // A build stage (the SPA's, which builds apps/web): its WORKDIR is that folder, built here by buildApps.
-      const stage = copy.from === undefined ? undefined : stageNamed(stages, copy.from);
-      for (const source of copy.sources) {
-        const hostSource = stage
-          ? join(this.dir, stageSourceDir(stage), posix.relative(stage.workdir, source))
-          : join(this.dir, source);
-        if (source.endsWith('/')) {
-          for (const file of listFiles(hostSource)) {
-            const rel = posix.relative('nginx', posix.join(source, file));
-            const edited = stage === undefined ? nginxFiles.get(rel) : undefined;
-            this.ns.place(posix.join(copy.dest, file), edited ?? readFileSync(join(hostSource, file)));
-            copies++;
-          }
-        } else {
-          const target = copy.dest.endsWith('/') ? posix.join(copy.dest, posix.basename(source)) : copy.dest;
-          const rel = posix.relative('nginx', source);
-          this.ns.place(target, (stage === undefined ? nginxFiles.get(rel) : undefined) ?? readFileSync(hostSource));
-          copies++;
-        }
-      }
+    let web: string | undefined;
+    const live = [['init']];
+    if (m.features.spa) {
+      web = join(this.work, 'volumes', m.volumes.web);
+      this.log(`boot: ${publishRelease(this.dir, m, { volume: web, tag: SPA_RELEASE }).trim()}`);
+      live.push(['web', SPA_RELEASE]);
     }
-    if (copies === 0) throw new Error('nginx/Dockerfile copies nothing');
-    if (m.features.spa && !existsSync(join(this.ns.root, m.nginx.webRoot, 'index.html'))) throw new Error('the built SPA is not in the web root');
-    const mime = [join(this.nginxBin, '../../conf/mime.types'), '/etc/nginx/mime.types'].find((p) => existsSync(p));
-    if (!mime) throw new Error('no mime.types next to the nginx binary');
-    this.ns.place(posix.join(m.nginx.confDir, 'mime.types'), readFileSync(mime));
+    let liveFiles = runNginxLive(this.dir, m, ...live);
+    if (!nginxAtLeast(nginxVersion(this.nginxBin), '1.27.3')) liveFiles = withoutResolve(liveFiles);
+
+    const files = containerFiles(this.dir, m, mounts, { nginx: nginxFiles, live: liveFiles, web });
+    if (!files.has(posix.join(m.nginx.confDir, 'nginx.conf'))) throw new Error(`compose mounts no nginx.conf at ${m.nginx.confDir}`);
+    if (m.features.spa && !files.has(posix.join(m.nginx.web.releases, SPA_RELEASE, 'index.html'))) throw new Error('the published SPA release is not in the web volume');
+    for (const [path, content] of files) this.ns.place(path, content);
 
     // A self-signed stand-in for the Let's Encrypt certificate: the stack's names, ECDSA P-256 and
     // 90 days like certbot's default, where certbot puts it; the key readable by nginx's group
