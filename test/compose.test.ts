@@ -132,6 +132,7 @@ interface ComposeService {
   restart?: string;
   deploy?: { replicas?: number; resources?: { limits?: { memory?: string | number; pids?: number } } };
   mem_limit?: string | number;
+  cpu_shares?: string | number;
   logging?: { driver: string; options?: Record<string, string> };
   security_opt?: string[];
   cap_drop?: string[];
@@ -237,6 +238,8 @@ function auditProduction(c: Case, config: ComposeConfig, engine: Engine): void {
     expect(service.logging?.options?.['max-size'], s.name).toMatch(/^\d+[kmg]$/);
     expect(Number(service.logging?.options?.['max-file']), s.name).toBeGreaterThan(1);
     expect(memoryLimitMiB(s.name, service), `${s.name}: memory limit`).toBe(s.memoryMiB);
+    // The model's CPU weight on every service, and the front door and the database above the apps and workers.
+    expect(Number(service.cpu_shares), `${s.name}: cpu_shares`).toBe(s.cpuShares);
 
     if (isBuilt(s)) {
       expect(service.image, s.name).toBe(`${m.project.composeName}-${s.name}:${c.env[m.env.imageTag.name]}`);
@@ -513,7 +516,7 @@ describe.each(COMPOSE_SETS)('compose files: %s', (_name, overrides) => {
     expect(deploy).toMatch(/concurrency:\n\s+group: deploy\n\s+cancel-in-progress: false/);
     for (const secret of ['DEPLOY_HOST', 'DEPLOY_USER', 'DEPLOY_SSH_KEY', 'DEPLOY_KNOWN_HOSTS']) expect(deploy).toContain(`secrets.${secret}`);
     expect(deploy).toContain('StrictHostKeyChecking=yes');
-    expect(deploy).toContain('./scripts/deploy.sh $SHA');
+    expect(deploy).toContain('./scripts/deploy.sh $FORCE $SHA');
     expect(deploy).toContain('workflow_dispatch');
   });
 

@@ -364,11 +364,11 @@ describe.skipIf(!HAS_TOOLS)('generated stacks deployed by their own scripts (rea
         (steady ? ` (steady state: p50 ${p(steady, 50)} ms, p99 ${p(steady, 99)} ms)` : ''));
     };
     /** Runs `script args` under load; returns the script's result and the load's. */
-    const underLoad = async (script: string, args: string[], forbid?: RegExp) => {
+    const underLoad = async (script: string, args: string[], forbid?: RegExp, extraEnv: NodeJS.ProcessEnv = {}) => {
       // 4 loops, one request per 250 ms each: 16 requests/s, about 8/s to the API (its limit is 20/s per address).
       const load = startLoad(loadUrls(), issuedRoot, { maxMs: 600_000, concurrency: 4, intervalMs: 250, forbid });
       const started = Date.now();
-      const result = await runAsync('bash', [script, ...args], { cwd: dir, env: dockerEnv({ COMPOSE_FILE: undefined, COMPOSE_PROJECT_NAME: undefined, BUILDKIT_PROGRESS: 'plain' }), timeoutMs: 600_000 });
+      const result = await runAsync('bash', [script, ...args], { cwd: dir, env: dockerEnv({ COMPOSE_FILE: undefined, COMPOSE_PROJECT_NAME: undefined, BUILDKIT_PROGRESS: 'plain', ...extraEnv }), timeoutMs: 600_000 });
       const ms = Date.now() - started;
       // A few more seconds of load after the script returns: the last swap's reload has settled.
       await new Promise((r) => setTimeout(r, 3_000));
@@ -414,6 +414,16 @@ describe.skipIf(!HAS_TOOLS)('generated stacks deployed by their own scripts (rea
       expect(upstream.match(/^server .*$/gm)).toEqual([...names.map((n) => `server ${n}:${port} resolve;`), `server api:${port} resolve backup;`]);
     }, 900_000);
 
+    it('deploy.sh refuses an older commit over the running one (nothing changes); --force is the way', () => {
+      const before = compose(['ps', '-q', 'api']).stdout;
+      const older = sh('bash', ['scripts/deploy.sh', sha], {}, 120_000);
+      expect(older.status, `${older.stdout}${older.stderr}`).not.toBe(0);
+      expect(older.stderr).toContain(`${sha} does not descend from the running ${second}`);
+      expect(git('rev-parse', 'HEAD')).toBe(second);
+      expect(readFileSync(join(dir, '.deploy/current-tag'), 'utf8').trim()).toBe(second);
+      expect(compose(['ps', '-q', 'api']).stdout).toBe(before);
+    }, 180_000);
+
     it('step 4: a release whose readiness fails: deploy.sh exits non-zero, no request reaches it, the running version keeps serving', async () => {
       const broken = commit('broken release', [
         [facts.health.file, facts.health.two, facts.health.broken],
@@ -433,7 +443,8 @@ describe.skipIf(!HAS_TOOLS)('generated stacks deployed by their own scripts (rea
     }, 900_000);
 
     it('step 5: scripts/rollback.sh under load: zero failed requests, the previous version serves again', async () => {
-      const { result, load, ms } = await underLoad('scripts/rollback.sh', []);
+      // Keeping two tags per image: the current (after the rollback) and the previous stay, the broken release's go.
+      const { result, load, ms } = await underLoad('scripts/rollback.sh', [], undefined, { DEPLOY_KEEP_IMAGES: '2' });
       report('rollback under load', load, steady, ms);
       expect(result.status, `${label}: scripts/rollback.sh\n${result.stdout}${result.stderr}`).toBe(0);
       expect(result.stdout).toContain(`${second} -> ${sha}`);
@@ -443,6 +454,10 @@ describe.skipIf(!HAS_TOOLS)('generated stacks deployed by their own scripts (rea
       expect(probe(`https://${stack.model.domain.apex}/`, { cacert: issuedRoot }).body).not.toContain(facts.web.marker);
       expect(readFileSync(join(dir, '.deploy/current-tag'), 'utf8').trim()).toBe(sha);
       expect(git('rev-parse', 'HEAD')).toBe(sha);
+      for (const repository of stack.model.ops.builtRepositories.split(' ')) {
+        const tags = run('docker', ['image', 'ls', '--format', '{{.Tag}}', repository]).stdout.trim().split('\n').sort();
+        expect(tags, repository).toEqual([sha, second].sort());
+      }
     }, 900_000);
 
     // Step 6: the data survives what an operator does to it, in the containers.

@@ -68,6 +68,20 @@ describe('memory allocation', () => {
 });
 
 describe('services', () => {
+  it('weighs CPU: nginx above the datastores above the apps above background work and one-offs', () => {
+    for (const template of ['express-worker', 'nest-next', 'fastapi-oracle'] as const) {
+      const m = model({ template, workers: true, redis: true });
+      const shares = (name: string) => m.services[name]!.cpuShares;
+      expect(shares('nginx')).toBeGreaterThan(shares('postgres'));
+      expect(shares('postgres')).toBeGreaterThan(shares('api'));
+      expect(shares('redis')).toBe(shares('postgres'));
+      expect(shares('api')).toBeGreaterThan(shares('worker'));
+      expect(shares('backup')).toBe(shares('worker'));
+      expect(shares('worker')).toBeGreaterThan(shares('certbot'));
+      for (const s of m.services.list) expect(s.cpuShares, s.name).toBeGreaterThanOrEqual(2);
+    }
+  });
+
   it('follows the toggles', () => {
     const names = (m: ReturnType<typeof model>) => m.services.list.map((s) => s.name);
     // spa: the SPA stacks' web build as a one-off image (nest-next's web is a server of its own).

@@ -14,6 +14,12 @@ export interface Service extends ServiceDefinition {
   replicas: number;
   /** Memory limit of one replica, MiB. */
   memoryMiB: number;
+  /**
+   * CPU weight under contention (compose cpu_shares; Docker's default is 1024): nginx first, then
+   * the datastores, the apps, background workers and one-offs last, so a runaway worker or a
+   * migration cannot starve the front door or Postgres on a 1-2 vCPU box. Idle CPU is never held back.
+   */
+  cpuShares: number;
   /** Compose healthcheck test (exec form). */
   healthcheck: string[];
   /** One-off command that applies database migrations in this service's image (api only; null elsewhere). */
@@ -115,6 +121,9 @@ export interface StackModel {
     liveDir: string;
     /** SPA releases kept in the web volume (the current one, the rollback target and older ones). */
     keepReleases: number;
+    /** Tags kept per built image after a deploy (the current and previous always among them; DEPLOY_KEEP_IMAGES overrides), and the build cache's ceiling, MiB. */
+    keepImageTags: number;
+    buildCacheMiB: number;
     /** Seconds deploy.sh waits after a reload for nginx to resolve new container names, and for old workers to finish their requests. */
     resolveSeconds: number;
     drainSeconds: number;
@@ -136,6 +145,7 @@ export function supportsHttp2Directive(version: string): boolean {
 }
 
 const HEALTH_PATH = '/api/health';
+const CPU_SHARES: Record<ServiceDefinition['role'], number> = { proxy: 2048, datastore: 1536, app: 1024, worker: 512, job: 256 };
 const DEV_SERVER = { name: 'web', port: 5173, buildContext: 'apps/web' };
 
 function healthcheckFor(service: ServiceDefinition, answers: Answers): string[] {
@@ -196,6 +206,7 @@ export function buildStackModel(answers: Answers, projectName: string): StackMod
     ...d,
     replicas: demands[i].replicas,
     memoryMiB: limits[d.name],
+    cpuShares: CPU_SHARES[d.role],
     healthcheck: healthcheckFor(d, answers),
     migrateCommand: d.name === 'api' ? (answers.template === 'fastapi-oracle' ? 'alembic upgrade head' : 'npm run migrate') : null,
     readinessCommand: readinessFor(d, answers),
@@ -280,6 +291,8 @@ function opsFor(list: Service[], env: StackModel['env'], vpsMiB: number): StackM
     deployStateDir: '.deploy',
     liveDir: '.deploy/nginx',
     keepReleases: 5,
+    keepImageTags: 5,
+    buildCacheMiB: 3072,
     resolveSeconds: 2,
     drainSeconds: 5,
     // Twice the RAM on small boxes, the RAM up to 4 GiB, never more than 4 GiB.
