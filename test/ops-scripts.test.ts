@@ -666,6 +666,27 @@ describe.skipIf(!toolAvailable('flock'))('deploy.sh, rollback.sh and health-chec
     expect(readFileSync(join(stack.dir, '.deploy/nginx/api.upstream'), 'utf8')).not.toMatch(/down;/);
   });
 
+  it.skipIf(!toolAvailable('unshare'))('a box without the memory to build is refused before anything changes (its own /proc/meminfo, in a mount namespace)', () => {
+    const need = stack.model.ops.buildMemoryMiB;
+    const meminfo = (freeMiB: number) => `MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:    ${Math.floor(freeMiB * 1024 * 0.75)} kB\nSwapTotal:       ${freeMiB * 1024} kB\nSwapFree:        ${Math.ceil(freeMiB * 1024 * 0.25)} kB\n`;
+    const fake = join(state, 'meminfo');
+    const deployWith = (freeMiB: number, extra: NodeJS.ProcessEnv = {}) => {
+      writeFileSync(fake, meminfo(freeMiB));
+      return run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /proc/meminfo && exec bash scripts/deploy.sh fffffff6', 'sh', fake], { cwd: stack.dir, env: { ...env, ...extra } });
+    };
+    writeFileSync(join(state, 'calls'), '');
+    const short = deployWith(need - 100);
+    expect(short.status).not.toBe(0);
+    expect(short.stderr).toContain(`needs about ${need} MiB of free memory (RAM + swap); this box has ${need - 100} MiB free`);
+    expect(calls()).not.toContain('compose build');
+    expect(deployState('current-tag')).toBe('bbbbbbb2');
+    // Enough memory: the same deploy builds (and DEPLOY_SKIP_MEMORY_CHECK=1 skips the check).
+    writeFileSync(join(state, 'calls'), '');
+    const skipped = deployWith(10, { DEPLOY_SKIP_MEMORY_CHECK: '1', FAKE_MIGRATE_FAIL: '1' });
+    expect(skipped.stderr).toContain('migrations failed');
+    expect(calls()).toContain('compose build');
+  });
+
   it('failed migrations stop the deploy before anything is swapped', () => {
     const result = deploy(['ddddddd4'], { FAKE_MIGRATE_FAIL: '1' });
     expect(result.status).not.toBe(0);

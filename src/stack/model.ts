@@ -111,6 +111,8 @@ export interface StackModel {
     builtServices: string;
     /** Their image repositories (each tagged with the deployed SHA). */
     builtRepositories: string;
+    /** Free memory (RAM + swap) an on-server build needs, MiB: compose builds the images side by side. */
+    buildMemoryMiB: number;
     /** Other long-running services deploy.sh recreates, health-gated, after the swap. */
     recreatedServices: string;
     /** Services holding database connections: restore.sh stops them while it restores. */
@@ -286,6 +288,7 @@ function opsFor(list: Service[], env: StackModel['env'], vpsMiB: number): StackM
     rollingServices: names((s) => s.role === 'app'),
     builtServices: names((s) => s.buildContext !== undefined),
     builtRepositories: list.filter((s) => s.imageRepository !== null).map((s) => s.imageRepository).join(' '),
+    buildMemoryMiB: list.reduce((sum, s) => sum + (s.buildMiB ?? 0), 0),
     recreatedServices: names((s) => s.role === 'worker'),
     dbClients: names((s) => s.dbConnections > 0 && s.name !== 'backup'),
     deployStateDir: '.deploy',

@@ -18,6 +18,11 @@ export interface ServiceDefinition {
   buildContext?: string;
   /** Dockerfile path relative to buildContext; 'Dockerfile' when not given. */
   dockerfile?: string;
+  /**
+   * Memory its image build takes at its peak, MiB (an estimate with headroom: npm ci + tsc, a Vite
+   * or Next.js build, pip): deploy.sh refuses to build on a box without that much free (RAM + swap).
+   */
+  buildMiB?: number;
   floorMiB: number;
   weight: number;
   capMiB?: number;
@@ -51,7 +56,7 @@ const nginx: ServiceDefinition = {
  */
 const spa: ServiceDefinition = {
   name: 'spa', role: 'job', description: 'the built React SPA: deploy.sh copies each release into the web volume nginx serves',
-  image: IMAGES.nginx, buildContext: 'apps/web', floorMiB: 32, weight: 0, dbConnections: 0, offline: true,
+  image: IMAGES.nginx, buildContext: 'apps/web', buildMiB: 512, floorMiB: 32, weight: 0, dbConnections: 0, offline: true,
 };
 const certbot: ServiceDefinition = {
   name: 'certbot', role: 'job', description: "certbot: Let's Encrypt issue and renew (run on a timer)",
@@ -59,33 +64,33 @@ const certbot: ServiceDefinition = {
 };
 const backup: ServiceDefinition = {
   name: 'backup', role: 'worker', description: 'scheduled pg_dump with retention',
-  image: IMAGES.postgres, buildContext: 'backup', floorMiB: 64, weight: 0.5, capMiB: 512, dbConnections: 1,
+  image: IMAGES.postgres, buildContext: 'backup', buildMiB: 64, floorMiB: 64, weight: 0.5, capMiB: 512, dbConnections: 1,
 };
 
 type TemplateServices = (a: Answers) => Array<ServiceDefinition | false>;
 
 const TEMPLATE_SERVICES: Record<TemplateName, TemplateServices> = {
   'express-worker': (a) => [
-    { name: 'api', role: 'app', port: 3000, description: 'Express API', image: IMAGES.node, buildContext: 'apps/api',
+    { name: 'api', role: 'app', port: 3000, description: 'Express API', image: IMAGES.node, buildContext: 'apps/api', buildMiB: 384,
       floorMiB: 128, weight: 3, capMiB: 2048, dbConnections: 10 },
-    a.workers && { name: 'worker', role: 'worker', description: 'BullMQ worker', image: IMAGES.node, buildContext: 'apps/worker',
+    a.workers && { name: 'worker', role: 'worker', description: 'BullMQ worker', image: IMAGES.node, buildContext: 'apps/worker', buildMiB: 384,
       floorMiB: 128, weight: 2, capMiB: 2048, dbConnections: 5 },
     spa,
   ],
   'nest-next': (a) => [
-    { name: 'api', role: 'app', port: 4000, description: 'NestJS API', image: IMAGES.node, buildContext: 'apps/api',
+    { name: 'api', role: 'app', port: 4000, description: 'NestJS API', image: IMAGES.node, buildContext: 'apps/api', buildMiB: 512,
       floorMiB: 192, weight: 3, capMiB: 2048, dbConnections: 10, scalable: true },
-    { name: 'web', role: 'app', port: 3000, description: 'Next.js web (standalone server)', image: IMAGES.node, buildContext: 'apps/web',
+    { name: 'web', role: 'app', port: 3000, description: 'Next.js web (standalone server)', image: IMAGES.node, buildContext: 'apps/web', buildMiB: 1024,
       floorMiB: 160, weight: 2, capMiB: 1024, dbConnections: 0, scalable: true },
     a.workers && { name: 'worker', role: 'worker', description: 'NestJS worker: queue processors and cron jobs', image: IMAGES.node,
-      buildContext: 'apps/api', floorMiB: 192, weight: 2, capMiB: 2048, dbConnections: 5 },
+      buildContext: 'apps/api', buildMiB: 512, floorMiB: 192, weight: 2, capMiB: 2048, dbConnections: 5 },
   ],
   'fastapi-oracle': (a) => [
     { name: 'api', role: 'app', port: 8000, description: 'FastAPI API (gunicorn + uvicorn workers)', image: IMAGES.python,
-      buildContext: 'apps/api', floorMiB: 192, weight: 3, capMiB: 4096, dbConnections: 10 },
+      buildContext: 'apps/api', buildMiB: 384, floorMiB: 192, weight: 3, capMiB: 4096, dbConnections: 10 },
     { name: 'oracle', role: 'app', port: 50051, extraPorts: { metrics: 9100 }, description: 'gRPC oracle service', image: IMAGES.python,
-      buildContext: 'apps/oracle', floorMiB: 128, weight: 2, capMiB: 4096, dbConnections: 0, internalOnly: true },
-    a.workers && { name: 'worker', role: 'worker', description: 'Redis task worker', image: IMAGES.python, buildContext: 'apps/api',
+      buildContext: 'apps/oracle', buildMiB: 384, floorMiB: 128, weight: 2, capMiB: 4096, dbConnections: 0, internalOnly: true },
+    a.workers && { name: 'worker', role: 'worker', description: 'Redis task worker', image: IMAGES.python, buildContext: 'apps/api', buildMiB: 384,
       floorMiB: 128, weight: 2, capMiB: 2048, dbConnections: 3 },
     spa,
   ],
