@@ -207,7 +207,8 @@ describe.skipIf(!HAS_DOCKER)('Docker engine and stand-in images', () => {
     let services: Array<{ service: string; image: string; context: string; dockerfile: string }> = [];
     const built: string[] = [];
     const project = `dk-${answers.template!.split('-')[0]}-${answers.workers ? 'on' : 'off'}`;
-    const files = ['-f', 'compose.yaml', '-f', 'compose.prod.yaml'];
+    // Every profile: the one-offs of the tools profile (the SPA's image) are built too.
+    const files = ['-f', 'compose.yaml', '-f', 'compose.prod.yaml', '--profile', '*'];
 
     beforeAll(() => {
       stack = writeStack(answers, project);
